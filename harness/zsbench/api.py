@@ -1,0 +1,286 @@
+"""The data types that flow between the core and plugins.
+
+Data flow (one direction)::
+
+    dataset plugin -> SkeletonDataset
+    protocol + split file -> ClassSplit -> Fold (index arrays)
+    text sources -> per-class texts -> text encoder -> ClassTexts (embeddings)
+    skeleton encoder -> features (or raw sequences for end-to-end methods)
+    method.fit(TrainView) -> method.score(TestView, ClassTexts) -> (N, K) scores
+    core decision rule -> metrics -> ResultRecord
+
+Nothing here imports torch: arrays are numpy; methods convert to tensors themselves.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
+
+import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from pydantic import BaseModel
+
+
+class ZsbenchError(Exception):
+    """An error with a message meant for the user (the CLI prints it without a traceback)."""
+
+
+class LeakageError(ZsbenchError):
+    """Raised when unseen-class information would reach training."""
+
+
+# --------------------------------------------------------------------------------------
+# Datasets
+# --------------------------------------------------------------------------------------
+@dataclass
+class SkeletonDataset:
+    """A dataset as the core sees it.
+
+    ``data`` has shape (N, C, T, V, M) (channels, frames, joints, bodies), float32, and may
+    be a ``np.memmap`` so that large datasets are not held in memory. ``labels`` are global
+    0-based class indices. ``meta`` holds per-sample integer columns used by sample rules
+    (``subject``, ``camera``, ``setup``, ``replication``; 1-based ids like NTU file names).
+    ``partitions`` maps a sample-rule name (``xsub``, ``xview``, ``xset``) to a boolean
+    array, True = training part. ``texts`` maps a text kind to a file the dataset ships
+    (the embedded benchmark ships all kinds). ``builtin_splits`` maps a protocol family to
+    the class splits the dataset defines itself (the embedded benchmark's own folds; real
+    datasets take theirs from ``splits/``).
+    """
+
+    name: str
+    class_names: list[str]
+    labels: np.ndarray
+    data: np.ndarray
+    fingerprint: str
+    meta: dict[str, np.ndarray] = field(default_factory=dict)
+    partitions: dict[str, np.ndarray] = field(default_factory=dict)
+    texts: dict[str, Path] = field(default_factory=dict)
+    builtin_splits: dict[str, list["ClassSplit"]] = field(default_factory=dict)
+    sample_names: list[str] | None = None
+    layout: str = "ntu25"
+
+    def __post_init__(self) -> None:
+        self.labels = np.asarray(self.labels, dtype=np.int64)
+        if self.data.ndim != 5:
+            raise ZsbenchError(
+                f"dataset {self.name!r}: data must have shape (N, C, T, V, M), got {self.data.shape}")
+        if len(self.labels) != len(self.data):
+            raise ZsbenchError(
+                f"dataset {self.name!r}: {len(self.labels)} labels for {len(self.data)} samples")
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
+            raise ZsbenchError(
+                f"dataset {self.name!r}: labels outside 0..{len(self.class_names) - 1}")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+# --------------------------------------------------------------------------------------
+# Splits and folds
+# --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ClassSplit:
+    """One class split: which classes are unseen (0-based), plus optional validation
+    classes carved from the seen classes (used for gamma / model selection, never the test
+    set). ``seen`` defaults to every class not unseen. ``excluded`` classes are in neither."""
+
+    id: str
+    dataset: str
+    num_classes: int
+    unseen: tuple[int, ...]
+    name: str = ""
+    seen: tuple[int, ...] | None = None
+    validation_unseen: tuple[int, ...] | None = None
+    sources: tuple[str, ...] = ()
+    notes: str = ""
+
+    @property
+    def seen_classes(self) -> tuple[int, ...]:
+        if self.seen is not None:
+            return tuple(self.seen)
+        u = set(self.unseen)
+        return tuple(c for c in range(self.num_classes) if c not in u)
+
+    def validate(self, where: str = "") -> None:
+        loc = f"{where}: split {self.id!r}" if where else f"split {self.id!r}"
+        seen, unseen = set(self.seen_classes), set(self.unseen)
+        bad = [c for c in list(seen) + list(unseen) if not 0 <= c < self.num_classes]
+        if bad:
+            raise ZsbenchError(f"{loc}: class indices {sorted(bad)} outside 0..{self.num_classes - 1}")
+        if seen & unseen:
+            raise ZsbenchError(f"{loc}: classes {sorted(seen & unseen)} are both seen and unseen")
+        if not unseen:
+            raise ZsbenchError(f"{loc}: no unseen classes")
+        if self.validation_unseen is not None:
+            outside = set(self.validation_unseen) - seen
+            if outside:
+                raise ZsbenchError(
+                    f"{loc}: validation classes {sorted(outside)} are not seen classes")
+
+
+@dataclass
+class Fold:
+    """A class split applied to a dataset's samples (global sample indices)."""
+
+    name: str
+    dataset: str
+    split: ClassSplit
+    train: np.ndarray          # training-part samples of seen classes
+    test_unseen: np.ndarray    # test-part samples of unseen classes (ZSL test set)
+    test_seen: np.ndarray      # test-part samples of seen classes (added for GZSL)
+    sample_rule: str = ""
+    support: np.ndarray | None = None  # one-shot support samples (excluded from scoring)
+
+    @property
+    def seen(self) -> np.ndarray:
+        return np.asarray(self.split.seen_classes, dtype=np.int64)
+
+    @property
+    def unseen(self) -> np.ndarray:
+        return np.asarray(sorted(self.split.unseen), dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------
+# Texts
+# --------------------------------------------------------------------------------------
+@dataclass
+class ClassTexts:
+    """Texts and embeddings for a set of classes, typed by kind.
+
+    ``texts[kind][i]`` is the list of strings for class ``class_ids[i]``;
+    ``embeddings[kind][i]`` is an array (n_i, D) with one row per string. A text bank for
+    fit() holds only seen classes; the core builds it so (see ``ClassTexts.subset``).
+    """
+
+    class_ids: np.ndarray
+    class_names: list[str]
+    texts: dict[str, list[list[str]]]
+    embeddings: dict[str, list[np.ndarray]]
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self.embeddings)
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+    def matrix(self, kind: str | None = None, reduce: Literal["mean", "first"] = "mean") -> np.ndarray:
+        """(K, D) matrix: one row per class (mean of that class's embeddings by default)."""
+        kind = kind or self.kinds[0]
+        if kind not in self.embeddings:
+            raise ZsbenchError(f"text kind {kind!r} not loaded; available: {self.kinds}")
+        rows = [e.mean(axis=0) if reduce == "mean" else e[0] for e in self.embeddings[kind]]
+        return np.stack(rows).astype(np.float32)
+
+    def subset(self, class_ids: Sequence[int]) -> "ClassTexts":
+        pos = {int(c): i for i, c in enumerate(self.class_ids)}
+        missing = [c for c in class_ids if int(c) not in pos]
+        if missing:
+            raise ZsbenchError(f"no texts for classes {missing}")
+        idx = [pos[int(c)] for c in class_ids]
+        return ClassTexts(
+            class_ids=np.asarray(class_ids, dtype=np.int64),
+            class_names=[self.class_names[i] for i in idx],
+            texts={k: [v[i] for i in idx] for k, v in self.texts.items()},
+            embeddings={k: [v[i] for i in idx] for k, v in self.embeddings.items()},
+        )
+
+
+# --------------------------------------------------------------------------------------
+# Method views
+# --------------------------------------------------------------------------------------
+InputKind = Literal["features", "sequences"]
+
+
+@dataclass
+class TrainView:
+    """What fit() receives: seen-class training samples and seen-class texts only.
+
+    ``x`` is (N, D) features or (N, C, T, V, M) sequences (see ``kind``); ``labels`` are
+    global class ids, all in ``texts.class_ids``. ``val_unseen`` names seen classes the
+    method may hold out for validation (gamma / epoch selection); it is never test data.
+    """
+
+    x: np.ndarray
+    labels: np.ndarray
+    texts: ClassTexts
+    kind: InputKind
+    val_unseen: np.ndarray | None = None
+
+
+@dataclass
+class TestView:
+    """What score() receives: test samples (no labels).
+
+    One-shot protocols add ``support_x`` (labelled exemplars, same kind as ``x``, never
+    scored) and ``support_labels`` (their global class ids); None elsewhere.
+    """
+
+    x: np.ndarray
+    kind: InputKind
+    support_x: np.ndarray | None = None
+    support_labels: np.ndarray | None = None
+
+
+@dataclass
+class RunContext:
+    """Services the core offers a plugin during a fold (device, seed, progress, caches)."""
+
+    device: str
+    seed: int
+    cache_dir: Path
+    progress: Callable[..., Iterable[Any]]
+    fold_name: str = ""
+    log: Callable[[str], None] = print
+    extras: dict[str, Any] = field(default_factory=dict)
+    deviations: list[str] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def build_encoder(self, name: str, **overrides: Any) -> Any:
+        """Build a skeleton encoder module by registry name (for end-to-end methods)."""
+        factory = self.extras.get("encoder_factory")
+        if factory is None:
+            raise ZsbenchError("no encoder factory in this run context")
+        return factory(name, **overrides)
+
+    def note_deviation(self, name: str) -> None:
+        """Record that an official-behaviour (non-clean) option is in force."""
+        if name not in self.deviations:
+            self.deviations.append(name)
+
+
+class Method:
+    """Base class for methods (optional: any object with fit/score works).
+
+    ``config`` is the validated pydantic model of the method's spec.
+    """
+
+    def __init__(self, config: "BaseModel") -> None:
+        self.config = config
+
+    def fit(self, train: TrainView, ctx: RunContext) -> None:  # pragma: no cover - interface
+        raise ZsbenchError(f"{type(self).__name__} does not implement fit()")
+
+    def score(self, test: TestView, candidates: ClassTexts, ctx: RunContext) -> np.ndarray:
+        raise ZsbenchError(f"{type(self).__name__} does not implement score()")  # pragma: no cover
+
+    # Optional hooks -------------------------------------------------------------------
+    def transductive_step(self, scores: np.ndarray, test: TestView, candidates: ClassTexts,
+                          ctx: RunContext) -> np.ndarray | None:
+        """Transductive test-time refinement (declared in the spec); None = not used."""
+        return None
+
+    def gzsl_decide(self, scores: np.ndarray, seen_mask: np.ndarray, test: TestView,
+                    candidates: ClassTexts, ctx: RunContext) -> np.ndarray | None:
+        """Method-specific GZSL gate returning predicted column indices, or None to let the
+        core apply its calibrated stacking."""
+        return None
+
+
+Mapping  # re-export for type users

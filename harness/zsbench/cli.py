@@ -1,0 +1,226 @@
+"""Command line: ``zsbench run|list|plugins|report|check|data``.
+
+Thin by design: it parses arguments, builds the run config and calls the runner. It never
+imports torch for ``list``, ``plugins`` or ``--help``. Every ZsbenchError becomes a one-line
+(or few-line) message and exit status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from . import __version__
+from .api import ZsbenchError
+
+LIST_KINDS = {"datasets": "datasets", "protocols": "protocols", "encoders": "encoders",
+              "text": "text_sources", "text-encoders": "text_encoders", "methods": "methods"}
+
+
+def _plugin_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-p", dest="plugin_flags", action="append", default=[], metavar="NAME",
+                   help="'-p no:NAME' blocks a plugin; '-p NAME' loads it when autoload is off")
+    p.add_argument("--no-autoload", action="store_true",
+                   help="do not load entry-point plugins (also ZSBENCH_DISABLE_PLUGIN_AUTOLOAD=1)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zsbench", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="run a method under a protocol and write a result record")
+    r.add_argument("--plugin", "--method", dest="plugin", help="method plugin name (e.g. devise)")
+    r.add_argument("--protocol", help="protocol name (default: synse)")
+    r.add_argument("--dataset", help="dataset name (default: the protocol's default, 'synthetic')")
+    r.add_argument("--data-root", type=Path, help="folder with prepared data / generated cache")
+    r.add_argument("--out", type=Path, help="results folder (default: ./results)")
+    r.add_argument("--cache-dir", type=Path, help="cache folder (default: $ZSBENCH_CACHE or ~/.cache/zsbench)")
+    r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto (CUDA when present)")
+    r.add_argument("--seed", type=int)
+    r.add_argument("--encoder", help="skeleton encoder plugin (default: the method's)")
+    r.add_argument("--text-encoder", help="text encoder plugin (default: sbert)")
+    r.add_argument("--run-id", help="name of the result folder (default: generated)")
+    r.add_argument("--config", type=Path, help="TOML/YAML/JSON config file")
+    r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set method.epochs=5 --set seed=1")
+    r.add_argument("--json", action="store_true", help="print the result record instead of a table")
+    _plugin_args(r)
+
+    ls = sub.add_parser("list", help="list registered components")
+    ls.add_argument("kind", nargs="?", choices=sorted(LIST_KINDS), help="one kind (default: all)")
+    _plugin_args(ls)
+
+    pl = sub.add_parser("plugins", help="list plugins with their distribution, status and components")
+    _plugin_args(pl)
+
+    rep = sub.add_parser("report", help="tables (Markdown or CSV) from result records under DIR")
+    rep.add_argument("dir", type=Path)
+    rep.add_argument("--format", choices=["md", "csv"], default="md")
+    rep.add_argument("--output", type=Path, help="write to this file (atomically) instead of stdout")
+
+    chk = sub.add_parser("check", help="fail if results regress below reported/baseline numbers")
+    chk.add_argument("dir", type=Path)
+    chk.add_argument("--tolerance", type=float, default=1.0, help="points (default 1.0)")
+    chk.add_argument("--baseline", type=Path, help="JSON {metric: value} to check against")
+
+    data = sub.add_parser("data", help="dataset preparation")
+    dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
+    prep = dsub.add_parser("prepare", help="parse raw files into zsbench's memory-mapped store")
+    prep.add_argument("dataset")
+    prep.add_argument("--raw", type=Path, required=True, help="folder with the raw files")
+    prep.add_argument("--out", type=Path, help="output folder (default: ~/.cache/zsbench/data/DATASET)")
+    prep.add_argument("--frames", type=int, choices=[50, 64, 300], help="fixed-length variant")
+    prep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    _plugin_args(prep)
+    return parser
+
+
+def _load(args: argparse.Namespace):
+    from .plugins import load_plugins
+
+    blocked = [f[3:] for f in args.plugin_flags if f.startswith("no:")]
+    requested = [f for f in args.plugin_flags if not f.startswith("no:")]
+    return load_plugins(blocked=blocked, autoload=False if args.no_autoload else None,
+                        requested=requested)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    plugins = _load(args)
+    kinds = [args.kind] if args.kind else list(LIST_KINDS)
+    for kind in kinds:
+        reg = plugins.registries[LIST_KINDS[kind]]
+        print(f"{kind}:")
+        for spec in reg:
+            extra = ""
+            if kind == "methods":
+                extra = f" [inputs={spec.inputs}{', transductive' if spec.transductive else ''}]"
+            elif kind == "text":
+                extra = f" [kinds: {', '.join(spec.text_kinds)}]"
+            elif kind == "protocols":
+                extra = f" [{', '.join(spec.datasets) or 'synthetic'}]"
+            desc = spec.description.splitlines()[0] if spec.description else ""
+            print(f"  {spec.name:<18}{extra} {desc}  ({spec.plugin})")
+        if not len(reg):
+            print("  (none)")
+    for info in plugins.broken():
+        print(f"warning: plugin {info.name!r} is broken: {info.error}", file=sys.stderr)
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    plugins = _load(args)
+    for info in sorted(plugins.plugins.values(), key=lambda i: i.name):
+        dist = f"{info.distribution} {info.version}".strip() or "?"
+        print(f"{info.name:<12} {info.status:<8} {dist:<24} {info.module}")
+        if info.components:
+            print(f"{'':<12} provides: {', '.join(info.components)}")
+        if info.error:
+            print(f"{'':<12} error: {info.error}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from .config import build_run_config, read_config_file
+
+    base: dict[str, Any] = read_config_file(args.config) if args.config else {}
+    for key in ("plugin", "protocol", "dataset", "data_root", "out", "cache_dir", "device", "seed",
+                "encoder", "text_encoder", "run_id"):
+        val = getattr(args, key)
+        if val is not None:
+            base[key] = str(val) if isinstance(val, Path) else val
+    if not base.get("plugin"):
+        raise ZsbenchError("no method given: use --plugin NAME (see `zsbench list methods`)")
+    cfg = build_run_config(base, args.overrides)
+    plugins = _load(args)
+    from .report import summary_table
+    from .runner import run
+
+    rec, path = run(cfg, plugins, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        print(rec.to_json())
+    else:
+        print(summary_table(rec))
+        print(f"result record: {path}")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import to_csv, to_markdown
+    from .results import find_records, write_atomic
+
+    records = [r for _, r in find_records(args.dir)]
+    if not records:
+        raise ZsbenchError(f"no result.json found under {args.dir}")
+    text = to_markdown(records) if args.format == "md" else to_csv(records)
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        print(text, end="")
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .report import check_against
+    from .results import find_records
+
+    baseline = None
+    if args.baseline:
+        try:
+            baseline = json.loads(args.baseline.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ZsbenchError(f"baseline {args.baseline}: {exc}") from None
+    records = find_records(args.dir)
+    problems = check_against(records, baseline, args.tolerance)
+    for p in problems:
+        print(f"REGRESSION {p}")
+    print(f"checked {len(records)} record(s): {len(problems)} regression(s)")
+    return 1 if problems else 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command != "prepare":
+        raise ZsbenchError("usage: zsbench data prepare DATASET --raw DIR [--out DIR] [--frames N]")
+    from .config import apply_override
+    from .setup import default_cache_dir
+    from .specs import load_object
+
+    plugins = _load(args)
+    spec = plugins.datasets.get(args.dataset)
+    if not spec.prepare:
+        raise ZsbenchError(f"dataset {spec.name!r} has no preparation step")
+    options: dict[str, Any] = {}
+    if args.frames:
+        options["frames"] = args.frames
+    for a in args.overrides:
+        apply_override(options, a)
+    out = args.out or default_cache_dir() / "data" / spec.name
+    result = load_object(spec.prepare)(spec.name, args.raw, out, options)
+    print(f"prepared {spec.name}: {result}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report,
+            "check": cmd_check, "data": cmd_data}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help()
+        return 0
+    try:
+        return COMMANDS[args.command](args)
+    except ZsbenchError as exc:
+        print(f"zsbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("zsbench: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,143 @@
+"""Run configuration: a config file (TOML or YAML) plus ``--set key=value`` overrides,
+validated once by pydantic models with ``extra="forbid"``.
+
+Keys: top-level ``RunConfig`` fields (``seed = 1``) and per-component sections
+(``method.lr``, ``encoder.hidden_channels``, ``dataset.num_classes``, ``protocol.x``,
+``pretrain.epochs``, ``text_encoder.model``, ``text.<source>.path``), which are validated
+against the config model of the chosen plugin.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .api import ZsbenchError
+from .registry import did_you_mean
+
+SECTIONS = ("method", "encoder", "dataset", "protocol", "pretrain", "text_encoder", "text")
+
+
+class RunConfig(BaseModel):
+    """Everything that defines a run. Component sections are validated separately against
+    each plugin's own model (see ``validate_section``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plugin: str = Field(description="method plugin name, e.g. devise")
+    protocol: str = "synse"
+    dataset: str | None = Field(default=None, description="default: the protocol's default")
+    data_root: Path | None = None
+    out: Path = Path("results")
+    cache_dir: Path | None = Field(default=None, description="default: $ZSBENCH_CACHE or ~/.cache/zsbench")
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    seed: int = 0
+    encoder: str | None = Field(default=None, description="skeleton encoder; default: the method's")
+    text_encoder: str = "sbert"
+    text_sources: list[str] | None = Field(
+        default=None, description="text source plugins; default: those providing the kinds the method needs")
+    text_control: Literal["real", "random"] = Field(
+        default="real", description="'random' replaces text embeddings by random vectors (a control)")
+    settings: list[Literal["zsl", "gzsl"]] | None = None
+    gzsl_rule: Literal["calibrated_stacking", "argmax", "method"] = "calibrated_stacking"
+    folds: list[str] | None = Field(default=None, description="run only these fold names")
+    run_id: str | None = None
+    sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+def parse_value(text: str) -> Any:
+    """Parse a ``--set`` value: JSON/YAML scalars and lists; anything else is a string."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    if not path.exists():
+        raise ZsbenchError(f"config file {path} does not exist")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise ZsbenchError(f"config file {path}: expected .toml, .yaml, .yml or .json")
+    except ZsbenchError:
+        raise
+    except Exception as exc:
+        raise ZsbenchError(f"config file {path}: cannot parse: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ZsbenchError(f"config file {path}: top level must be a table/mapping")
+    return data
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    if "=" not in assignment:
+        raise ZsbenchError(f"--set {assignment!r}: expected key=value (e.g. method.lr=0.01)")
+    key, value = assignment.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ZsbenchError(f"--set {assignment!r}: empty key")
+    node = data
+    for p in parts[:-1]:
+        nxt = node.setdefault(p, {})
+        if not isinstance(nxt, dict):
+            raise ZsbenchError(f"--set {assignment!r}: {p!r} is not a section")
+        node = nxt
+    node[parts[-1]] = parse_value(value)
+
+
+def build_run_config(base: dict[str, Any], overrides: list[str]) -> RunConfig:
+    data = json.loads(json.dumps(base, default=str))
+    for assignment in overrides:
+        apply_override(data, assignment)
+    sections = {k: data.pop(k) for k in list(data) if k in SECTIONS}
+    for k, v in sections.items():
+        if not isinstance(v, dict):
+            raise ZsbenchError(f"config section {k!r} must be a table of key = value")
+    data["sections"] = sections
+    return validate_model(RunConfig, data, where="run config")
+
+
+def format_validation_error(exc: ValidationError, model: type[BaseModel], where: str) -> str:
+    lines = [f"invalid {where}:"]
+    fields = list(model.model_fields)
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(root)"
+        inp = err.get("input")
+        if err["type"] == "extra_forbidden":
+            name = str(err["loc"][-1])
+            lines.append(f"  - unknown field {loc!r}{did_you_mean(name, fields)} "
+                         f"(allowed: {', '.join(fields)})")
+            continue
+        msg = err["msg"]
+        if err["type"] == "literal_error":
+            msg = f"must be one of {err.get('ctx', {}).get('expected', '')}"
+        lines.append(f"  - field {loc!r}: got {inp!r}; {msg}")
+    return "\n".join(lines)
+
+
+def validate_model(model: type[BaseModel], data: dict[str, Any], where: str) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ZsbenchError(format_validation_error(exc, model, where)) from None
+
+
+def validate_section(cfg: RunConfig, section: str, model: type[BaseModel], component: str,
+                     extra: dict[str, Any] | None = None) -> Any:
+    data = dict(extra or {})
+    data.update(cfg.sections.get(section, {}))
+    return validate_model(model, data, where=f"{section} config of {component!r}")

@@ -1,0 +1,119 @@
+"""One fold: fit the method on the training view, score the test views, apply the ZSL and
+GZSL decision rules and compute metrics. The core, not the method, computes metrics."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .api import ClassTexts, Fold, RunContext, TestView, ZsbenchError
+from .metrics import (calibrated_stacking, choose_gamma, gzsl_metrics, standardise_scores,
+                      top1_accuracy)
+from .views import carve_validation_classes, train_view, validation_problem
+
+
+def _new_method(comp):
+    cls = comp.method.load()
+    return cls(comp.method_cfg)
+
+
+def _check_scores(scores: Any, n: int, k: int, who: str) -> np.ndarray:
+    if hasattr(scores, "detach"):
+        scores = scores.detach().cpu().numpy()
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (n, k):
+        raise ZsbenchError(f"method {who!r}: score() returned shape {scores.shape}, expected ({n}, {k})")
+    if not np.isfinite(scores).all():
+        raise ZsbenchError(f"method {who!r}: score() returned non-finite values")
+    return scores
+
+
+def _columns(labels: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
+    pos = {int(c): i for i, c in enumerate(class_ids)}
+    return np.asarray([pos[int(c)] for c in labels], dtype=np.int64)
+
+
+def evaluate_fold(comp, fold: Fold, bank: ClassTexts, x_tr: np.ndarray, x_ts: np.ndarray,
+                  x_tu: np.ndarray, ctx: RunContext, settings: list[str],
+                  all_labels: np.ndarray) -> dict[str, Any]:
+    kind = comp.method.inputs
+    y_tr, y_ts, y_tu = all_labels[fold.train], all_labels[fold.test_seen], all_labels[fold.test_unseen]
+    method = _new_method(comp)
+    method.fit(train_view(x_tr, y_tr, bank, fold, kind), ctx)
+    metrics: dict[str, float | None] = {m: None for m in
+                                        ("zsl_acc", "gzsl_acc_seen", "gzsl_acc_unseen", "gzsl_h")}
+    details: dict[str, Any] = {}
+    out: dict[str, Any] = {"metrics": metrics, "details": details}
+    unseen = fold.unseen
+    if "zsl" in settings:
+        cand = bank.subset(unseen)
+        test = TestView(x=x_tu, kind=kind)
+        scores = _check_scores(method.score(test, cand, ctx), len(y_tu), len(unseen), comp.method.name)
+        target = _columns(y_tu, unseen)
+        acc = top1_accuracy(scores.argmax(1), target)
+        if comp.method.transductive:
+            refined = method.transductive_step(scores, test, cand, ctx)
+            if refined is not None:
+                refined = _check_scores(refined, len(y_tu), len(unseen), comp.method.name)
+                details["zsl_acc_before_transductive_step"] = acc
+                acc = top1_accuracy(refined.argmax(1), target)
+                details["zsl_acc_after_transductive_step"] = acc
+        metrics["zsl_acc"] = acc
+    if "gzsl" in settings:
+        out["gzsl_rule"] = _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu,
+                                 ctx, metrics)
+    return out
+
+
+def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, metrics) -> dict:
+    kind = comp.method.inputs
+    seen, unseen = fold.seen, fold.unseen
+    cand_ids = np.concatenate([seen, unseen])
+    seen_mask = np.r_[np.ones(len(seen), bool), np.zeros(len(unseen), bool)]
+    x = np.concatenate([x_ts, x_tu]) if len(x_ts) else x_tu
+    y = np.concatenate([y_ts, y_tu])
+    test = TestView(x=x, kind=kind)
+    cand = bank.subset(cand_ids)
+    scores = _check_scores(method.score(test, cand, ctx), len(y), len(cand_ids), comp.method.name)
+    target = _columns(y, cand_ids)
+    rule = comp.cfg.gzsl_rule
+    if rule == "method":
+        pred = method.gzsl_decide(scores, seen_mask, test, cand, ctx)
+        if pred is None:
+            raise ZsbenchError(f"gzsl_rule 'method' was chosen but {comp.method.name!r} has no "
+                               "GZSL gate of its own; use calibrated_stacking or argmax")
+        info: dict[str, Any] = {"rule": "method", "gamma": None}
+    elif rule == "argmax":
+        pred = standardise_scores(scores).argmax(1)
+        info = {"rule": "argmax", "gamma": None}
+    else:
+        gamma, val_h, val_info = _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx)
+        pred = calibrated_stacking(scores, seen_mask, gamma)
+        info = {"rule": "calibrated_stacking", "gamma": gamma, "chosen_on": "validation classes carved from seen classes",
+                "validation_h": val_h, **val_info}
+    metrics.update(gzsl_metrics(np.asarray(pred), target, seen_mask))
+    return info
+
+
+def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx) -> tuple[float, float, dict]:
+    """Fit a fresh method on (seen - val_unseen) classes and pick gamma maximising H on the
+    held-out validation problem. No test sample is used."""
+    val_unseen = carve_validation_classes(fold.split.validation_unseen, fold.seen,
+                                          len(fold.unseen), ctx.seed + 17)
+    prob = validation_problem(y_tr, fold.seen, val_unseen, ctx.seed + 29)
+    if len(prob.test_idx) == 0 or len(prob.train_idx) == 0:
+        raise ZsbenchError(f"fold {fold.name}: too few training samples to carve a validation problem")
+    vm = _new_method(comp)
+    sub = bank.subset(prob.val_seen)
+    from .api import TrainView
+
+    vm.fit(TrainView(x=x_tr[prob.train_idx], labels=y_tr[prob.train_idx], texts=sub,
+                     kind=comp.method.inputs), ctx)
+    cand_ids = np.concatenate([prob.val_seen, prob.val_unseen])
+    seen_mask = np.r_[np.ones(len(prob.val_seen), bool), np.zeros(len(prob.val_unseen), bool)]
+    scores = _check_scores(vm.score(TestView(x=x_tr[prob.test_idx], kind=comp.method.inputs),
+                                    bank.subset(cand_ids), ctx),
+                           len(prob.test_idx), len(cand_ids), comp.method.name)
+    gamma, h = choose_gamma(scores, _columns(y_tr[prob.test_idx], cand_ids), seen_mask)
+    return gamma, h, {"validation_unseen": [int(c) for c in val_unseen],
+                      "validation_source": "split" if fold.split.validation_unseen else "carved (seeded)"}

@@ -1,0 +1,118 @@
+"""The result record (the stable output other tools read) and atomic file writing."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .api import ZsbenchError
+
+SCHEMA_VERSION = 1
+METRICS = ("zsl_acc", "gzsl_acc_seen", "gzsl_acc_unseen", "gzsl_h")
+
+
+class FoldRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    dataset: str
+    split_id: str
+    sample_rule: str = ""
+    seen: list[int]
+    unseen: list[int]
+    metrics: dict[str, float | None]
+    n_train: int
+    n_test_unseen: int
+    n_test_seen: int
+    seconds: float
+    gzsl_rule: dict[str, Any] | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    encoder: dict[str, Any] | None = None
+
+
+class ResultRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    schema_: int = Field(default=SCHEMA_VERSION, alias="schema")
+    run_id: str
+    created: str
+    zsbench_version: str
+    plugin: str
+    protocol: str
+    datasets: list[str]
+    config: dict[str, Any]
+    versions: dict[str, str]
+    device: str
+    seed: int
+    data_fingerprint: str
+    folds: list[FoldRecord]
+    summary: dict[str, float | None]
+    reported: dict[str, float | None] = Field(default_factory=dict)
+    reported_source: str = ""
+    deviations: list[str] = Field(default_factory=list)
+    transductive: bool = False
+    text: dict[str, Any] = Field(default_factory=dict)
+    status: str = "complete"
+
+    def to_json(self) -> str:
+        return json.dumps(clean_nans(self.model_dump(by_alias=True, mode="json")), indent=2)
+
+
+def clean_nans(obj: Any) -> Any:
+    if isinstance(obj, float) and (math.isnan(obj) or math.isinf(obj)):
+        return None
+    if isinstance(obj, dict):
+        return {k: clean_nans(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clean_nans(v) for v in obj]
+    return obj
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write to a temp file in the same folder, fsync, then rename over ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8"})) as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def check_writable(folder: Path) -> None:
+    """Fail early, with a clear message, if results cannot be written to ``folder``."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".zsbench-write-test", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as exc:
+        raise ZsbenchError(f"output folder {folder} is not writable: {exc.strerror or exc}") from None
+
+
+def load_record(path: Path) -> ResultRecord:
+    try:
+        return ResultRecord.model_validate_json(Path(path).read_text(encoding="utf-8"))
+    except Exception as exc:
+        raise ZsbenchError(f"{path}: not a valid zsbench result record: {exc}") from None
+
+
+def find_records(folder: Path) -> list[tuple[Path, ResultRecord]]:
+    folder = Path(folder)
+    if not folder.exists():
+        raise ZsbenchError(f"{folder} does not exist")
+    paths = [folder] if folder.is_file() else sorted(folder.rglob("result.json"))
+    return [(p, load_record(p)) for p in paths]

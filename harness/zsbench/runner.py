@@ -1,0 +1,183 @@
+"""The run: dataset -> folds -> features -> fit -> scores -> metrics -> result record."""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .api import ClassTexts, Fold, RunContext, SkeletonDataset, TestView, ZsbenchError
+from .config import RunConfig
+from .evaluate import evaluate_fold
+from .plugins import PluginSet, load_plugins
+from .progress import progress
+from .reported import reported_for
+from .results import (METRICS, FoldRecord, ResultRecord, check_writable, write_atomic)
+from .setup import Components, resolve
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "cpu":
+        return "cpu"
+    if requested == "cuda":
+        if not torch.cuda.is_available():
+            raise ZsbenchError("--device cuda was requested but CUDA is not available "
+                               "(use --device auto or cpu)")
+        return "cuda"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def seed_everything(seed: int) -> None:
+    import random
+
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def new_run_id(comp: Components, dataset: str) -> str:
+    stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{comp.method.name}_{comp.protocol.name}_{dataset}_{stamp}_{secrets.token_hex(3)}"
+
+
+def build_text_bank(comp: Components, dataset: SkeletonDataset) -> ClassTexts:
+    from .textbank import build_class_texts, random_class_texts
+
+    bank = build_class_texts(dataset, comp.text_sources, (comp.text_encoder, comp.text_encoder_cfg),
+                             comp.cache_dir / "text", progress=progress)
+    if comp.cfg.text_control == "random":
+        bank = random_class_texts(bank, seed=comp.cfg.seed + 7919)
+    return bank
+
+
+def make_encoder_factory(plugins: PluginSet, comp: Components):
+    from .config import validate_model
+
+    def factory(name: str | None = None, **overrides: Any):
+        spec = plugins.encoders.get(name) if name else comp.encoder
+        if spec is None:
+            raise ZsbenchError("no skeleton encoder configured")
+        base = comp.encoder_cfg.model_dump() if (comp.encoder and spec.name == comp.encoder.name
+                                                 and comp.encoder_cfg) else {}
+        base.update(overrides)
+        cfg = validate_model(spec.config, base, f"encoder config of {spec.name!r}")
+        return spec.load()(cfg)
+
+    return factory
+
+
+def fold_inputs(comp: Components, dataset: SkeletonDataset, fold: Fold, ctx: RunContext,
+                factory) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any] | None]:
+    """Training/test inputs of a fold: pretrained features or raw sequences."""
+    if comp.method.inputs == "sequences":
+        return (np.asarray(dataset.data[fold.train]), np.asarray(dataset.data[fold.test_seen]),
+                np.asarray(dataset.data[fold.test_unseen]), None)
+    from .pretrain import pretrained_features
+
+    assert comp.encoder is not None and comp.encoder_cfg is not None
+    identity = f"{comp.encoder.name}:{comp.encoder_cfg.model_dump_json()}"
+    fs = pretrained_features(encoder_builder=lambda: factory(), encoder_identity=identity,
+                             dataset=dataset, fold=fold, cfg=comp.pretrain_cfg, ctx=ctx)
+    info = {"name": comp.encoder.name, "identity": identity, "fingerprint": fs.fingerprint,
+            "trained_on": [int(c) for c in fs.trained_on], "from_cache": bool(fs.from_cache)}
+    return fs.train, fs.test_seen, fs.test_unseen, info
+
+
+def versions(plugins: PluginSet) -> dict[str, str]:
+    out = {"python": platform.python_version(), "numpy": np.__version__, "zsbench": __version__}
+    try:
+        import torch
+
+        out["torch"] = torch.__version__
+    except ImportError:  # pragma: no cover
+        pass
+    for p in plugins.plugins.values():
+        if p.status == "ok" and p.distribution:
+            out[f"plugin:{p.name}"] = f"{p.distribution} {p.version}".strip()
+    return out
+
+
+def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[ResultRecord, Path]:
+    """Execute one run and write ``<out>/<run_id>/result.json``. Returns the record and path."""
+    plugins = plugins or load_plugins()
+    comp = resolve(plugins, cfg)
+    check_writable(cfg.out)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    dataset = comp.dataset.load()(comp.dataset_cfg, cfg.data_root)
+    folds: list[Fold] = comp.protocol.load()(comp.protocol, dataset, comp.protocol_cfg)
+    if cfg.folds:
+        names = [f.name for f in folds]
+        unknown = set(cfg.folds) - set(names)
+        if unknown:
+            raise ZsbenchError(f"unknown fold(s) {sorted(unknown)}; this protocol has {names}")
+        folds = [f for f in folds if f.name in cfg.folds]
+    settings = cfg.settings or list(comp.protocol.settings)
+    log(f"zsbench {__version__}: method {comp.method.name}, protocol {comp.protocol.name}, "
+        f"dataset {dataset.name} ({len(dataset)} samples, {dataset.num_classes} classes), "
+        f"{len(folds)} fold(s), device {device}, seed {cfg.seed}")
+    bank = build_text_bank(comp, dataset)
+    run_id = cfg.run_id or new_run_id(comp, dataset.name)
+    out_dir = Path(cfg.out) / run_id
+    if (out_dir / "result.json").exists():
+        raise ZsbenchError(f"{out_dir / 'result.json'} already exists; choose another --run-id "
+                           "(results are never overwritten)")
+    factory = make_encoder_factory(plugins, comp)
+    deviations: list[str] = []
+    record: dict[str, Any] = {"run_id": run_id, "plugin": comp.method.name,
+                              "protocol": comp.protocol.name, "datasets": [dataset.name]}
+    plugins.manager.hook.zsbench_run_start(record=record)
+    fold_records: list[FoldRecord] = []
+    for i, fold in enumerate(progress(folds, desc="folds", total=len(folds))):
+        t0 = time.perf_counter()
+        seed_everything(cfg.seed + 1000 * i)
+        ctx = RunContext(device=device, seed=cfg.seed + 1000 * i, cache_dir=comp.cache_dir,
+                         progress=progress, fold_name=fold.name, log=log,
+                         extras={"encoder_factory": factory, "dataset": dataset.name,
+                                 "protocol": comp.protocol.name})
+        x_tr, x_ts, x_tu, enc_info = fold_inputs(comp, dataset, fold, ctx, factory)
+        result = evaluate_fold(comp, fold, bank, x_tr, x_ts, x_tu, ctx, settings, dataset.labels)
+        for d in ctx.deviations:
+            if d not in deviations:
+                deviations.append(d)
+        fr = FoldRecord(name=fold.name, dataset=fold.dataset, split_id=fold.split.id,
+                        sample_rule=fold.sample_rule,
+                        seen=[int(c) for c in fold.seen], unseen=[int(c) for c in fold.unseen],
+                        metrics=result["metrics"], n_train=len(fold.train),
+                        n_test_unseen=len(fold.test_unseen), n_test_seen=len(fold.test_seen),
+                        seconds=round(time.perf_counter() - t0, 3), gzsl_rule=result.get("gzsl_rule"),
+                        details={**ctx.details, **result.get("details", {})}, encoder=enc_info)
+        fold_records.append(fr)
+        plugins.manager.hook.zsbench_fold_end(record=record, fold=fr.model_dump(mode="json"))
+    summary = {m: _mean([f.metrics.get(m) for f in fold_records]) for m in METRICS}
+    reported, source = reported_for(comp, dataset.name, folds)
+    rec = ResultRecord(
+        run_id=run_id, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        zsbench_version=__version__, plugin=comp.method.name, protocol=comp.protocol.name,
+        datasets=[dataset.name], config=comp.config_dump(), versions=versions(plugins),
+        device=device, seed=cfg.seed, data_fingerprint=dataset.fingerprint, folds=fold_records,
+        summary=summary, reported=reported, reported_source=source, deviations=deviations,
+        transductive=comp.method.transductive,
+        text={"kinds": comp.text_kinds, "encoder": comp.text_encoder.name,
+              "sources": [s.name for s, _ in comp.text_sources], "control": cfg.text_control})
+    path = out_dir / "result.json"
+    write_atomic(path, rec.to_json())
+    plugins.manager.hook.zsbench_run_end(record=rec.model_dump(mode="json", by_alias=True))
+    return rec, path
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and not np.isnan(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+TestView  # re-exported for type users

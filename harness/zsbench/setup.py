@@ -1,0 +1,137 @@
+"""Resolve a RunConfig into concrete components (specs + validated configs).
+
+This is pure metadata work (no torch): ``zsbench run`` fails here, before any heavy
+import, on unknown names or invalid values.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .api import ZsbenchError
+from .config import RunConfig, validate_section
+from .plugins import PluginSet
+from .specs import (DatasetSpec, MethodSpec, PluginConfig, ProtocolSpec, SkeletonEncoderSpec,
+                    TextEncoderSpec, TextSourceSpec)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("ZSBENCH_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "zsbench"
+
+
+@dataclass
+class Components:
+    cfg: RunConfig
+    method: MethodSpec
+    method_cfg: PluginConfig
+    protocol: ProtocolSpec
+    protocol_cfg: PluginConfig
+    dataset: DatasetSpec
+    dataset_cfg: PluginConfig
+    encoder: SkeletonEncoderSpec | None
+    encoder_cfg: PluginConfig | None
+    pretrain_cfg: Any
+    text_encoder: TextEncoderSpec
+    text_encoder_cfg: PluginConfig
+    text_sources: list[tuple[TextSourceSpec, PluginConfig]]
+    text_kinds: list[str]
+    cache_dir: Path
+
+    def config_dump(self) -> dict[str, Any]:
+        d = self.cfg.model_dump(mode="json", exclude={"sections"})
+        d.update({
+            "method": self.method_cfg.model_dump(mode="json"),
+            "protocol_options": self.protocol_cfg.model_dump(mode="json"),
+            "dataset_options": self.dataset_cfg.model_dump(mode="json"),
+            "encoder_options": self.encoder_cfg.model_dump(mode="json") if self.encoder_cfg else None,
+            "pretrain": self.pretrain_cfg.model_dump(mode="json") if self.pretrain_cfg is not None else None,
+            "text_encoder_options": self.text_encoder_cfg.model_dump(mode="json"),
+            "text_sources": {s.name: c.model_dump(mode="json") for s, c in self.text_sources},
+            "text_kinds": self.text_kinds,
+        })
+        return d
+
+
+def required_text_kinds(spec: MethodSpec, method_cfg: Any) -> list[str]:
+    """Text kinds the method needs: its config's ``text_kind``/``text_kinds`` if present,
+    else the spec's declaration."""
+    kinds: list[str] = []
+    for attr in ("text_kinds", "text_kind"):
+        val = getattr(method_cfg, attr, None)
+        if isinstance(val, str):
+            kinds.append(val)
+        elif isinstance(val, (list, tuple)):
+            kinds.extend(val)
+    for attr in ("context_kind", "extra_text_kind"):
+        val = getattr(method_cfg, attr, None)
+        if isinstance(val, str) and val:
+            kinds.append(val)
+    if not kinds:
+        kinds = list(spec.text_kinds)
+    return list(dict.fromkeys(kinds))
+
+
+def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
+    method = plugins.methods.get(cfg.plugin)
+    protocol = plugins.protocols.get(cfg.protocol)
+    dataset = plugins.datasets.get(cfg.dataset or protocol.default_dataset)
+    if dataset.real and protocol.datasets and dataset.name not in protocol.datasets:
+        raise ZsbenchError(
+            f"protocol {protocol.name!r} is not defined on dataset {dataset.name!r}; it runs on "
+            f"{', '.join(protocol.datasets)} and on the embedded benchmark 'synthetic'")
+    method_cfg = validate_section(cfg, "method", method.config, method.name)
+    protocol_cfg = validate_section(cfg, "protocol", protocol.config, protocol.name)
+    dataset_cfg = validate_section(cfg, "dataset", dataset.config, dataset.name)
+    encoder = encoder_cfg = pretrain_cfg = None
+    enc_name = cfg.encoder or getattr(method_cfg, "encoder", None) or method.default_encoder
+    if enc_name:
+        encoder = plugins.encoders.get(enc_name)
+        encoder_cfg = validate_section(cfg, "encoder", encoder.config, encoder.name)
+    if method.inputs == "features":
+        from .pretrain import PretrainConfig
+
+        pretrain_cfg = validate_section(cfg, "pretrain", PretrainConfig, "pretraining stage")
+    elif cfg.sections.get("pretrain"):
+        raise ZsbenchError(f"method {method.name!r} trains its encoder end to end; "
+                           "the 'pretrain' section does not apply")
+    text_encoder = plugins.text_encoders.get(cfg.text_encoder)
+    text_encoder_cfg = validate_section(cfg, "text_encoder", text_encoder.config, text_encoder.name)
+    kinds = required_text_kinds(method, method_cfg)
+    text_sections = cfg.sections.get("text", {})
+    source_names = cfg.text_sources or _sources_for_kinds(plugins, kinds)
+    sources = []
+    for name in source_names:
+        spec = plugins.text_sources.get(name)
+        opts = text_sections.get(name, {})
+        if not isinstance(opts, dict):
+            raise ZsbenchError(f"config section text.{name} must be a table")
+        sources.append((spec, _validate(spec.config, opts, f"text source {name!r}")))
+    unknown = set(text_sections) - set(source_names)
+    if unknown:
+        raise ZsbenchError(f"text options given for sources not in use: {sorted(unknown)} "
+                           f"(in use: {source_names})")
+    cache = Path(cfg.cache_dir) if cfg.cache_dir else default_cache_dir()
+    return Components(cfg, method, method_cfg, protocol, protocol_cfg, dataset, dataset_cfg,
+                      encoder, encoder_cfg, pretrain_cfg, text_encoder, text_encoder_cfg,
+                      sources, kinds, cache)
+
+
+def _validate(model: type[PluginConfig], data: dict[str, Any], where: str) -> PluginConfig:
+    from .config import validate_model
+
+    return validate_model(model, data, where)
+
+
+def _sources_for_kinds(plugins: PluginSet, kinds: list[str]) -> list[str]:
+    chosen: list[str] = []
+    for kind in kinds:
+        providers = [s.name for s in plugins.text_sources if kind in s.text_kinds]
+        if not providers:
+            known = sorted({k for s in plugins.text_sources for k in s.text_kinds})
+            raise ZsbenchError(f"no text source provides kind {kind!r} (known kinds: {', '.join(known)})")
+        if providers[0] not in chosen:
+            chosen.append(providers[0])
+    return chosen

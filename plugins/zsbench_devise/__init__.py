@@ -1,0 +1,1 @@
+"""DeViSE baseline for zero-shot skeleton action recognition (zsbench plugin)."""

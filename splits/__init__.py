@@ -1,0 +1,1 @@
+"""Split definitions (data only); installed as zsbench._splits."""
