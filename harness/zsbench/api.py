@@ -136,6 +136,11 @@ class Fold:
     test_seen: np.ndarray      # test-part samples of seen classes (added for GZSL)
     sample_rule: str = ""
     support: np.ndarray | None = None  # one-shot support samples (excluded from scoring)
+    # Folds with the same group are aggregated together (e.g. "55/5"; "" = one group).
+    group: str = ""
+    # The dataset the index arrays refer to when it is not the protocol's input dataset
+    # (cross-dataset folds index a merged two-dataset SkeletonDataset); None = the input.
+    data_source: SkeletonDataset | None = None
 
     @property
     def seen(self) -> np.ndarray:

@@ -100,10 +100,23 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
 
 
 def build_run_config(base: dict[str, Any], overrides: list[str]) -> RunConfig:
+    """``base`` holds top-level fields and (as tables) component sections; a section name
+    that is also a field (``protocol``, ``dataset``, ``encoder``, ``text_encoder``) is a
+    section when its value is a table. ``--set section.key=value`` always targets the
+    section; ``--set key=value`` the top-level field."""
     data = json.loads(json.dumps(base, default=str))
+    sections: dict[str, Any] = {}
+    for k in list(data):
+        if k in SECTIONS and isinstance(data[k], dict):
+            sections[k] = data.pop(k)
+        elif k == "sections" and isinstance(data[k], dict):
+            sections.update(data.pop(k))
     for assignment in overrides:
-        apply_override(data, assignment)
-    sections = {k: data.pop(k) for k in list(data) if k in SECTIONS}
+        key = assignment.split("=", 1)[0].strip()
+        if "." in key and key.split(".", 1)[0] in SECTIONS:
+            apply_override(sections, assignment)
+        else:
+            apply_override(data, assignment)
     for k, v in sections.items():
         if not isinstance(v, dict):
             raise ZsbenchError(f"config section {k!r} must be a table of key = value")
@@ -138,6 +151,8 @@ def validate_model(model: type[BaseModel], data: dict[str, Any], where: str) -> 
 
 def validate_section(cfg: RunConfig, section: str, model: type[BaseModel], component: str,
                      extra: dict[str, Any] | None = None) -> Any:
-    data = dict(extra or {})
+    """Validate a component's section; ``extra`` holds suggested defaults (only those the
+    model knows are used), overridden by the user's values."""
+    data = {k: v for k, v in (extra or {}).items() if k in model.model_fields}
     data.update(cfg.sections.get(section, {}))
     return validate_model(model, data, where=f"{section} config of {component!r}")

@@ -59,6 +59,8 @@ def summary_table(rec: ResultRecord) -> str:
     for f in rec.folds:
         m = f.metrics
         lines.append(f"{f.name:<28} " + " ".join(f"{_fmt(m.get(k)):>8}" for k in METRICS))
+    for g, vals in rec.group_summary.items():
+        lines.append(f"{'mean ' + g:<28} " + " ".join(f"{_fmt(vals.get(k)):>8}" for k in METRICS))
     lines.append(f"{'mean':<28} " + " ".join(f"{_fmt(rec.summary.get(k)):>8}" for k in METRICS))
     for k, v in rec.reported.items():
         if v is not None:

@@ -36,6 +36,8 @@ def reported_for(comp: Any, dataset: str, folds: list[Any]) -> tuple[dict[str, f
         return {}, ""
     rows = read_reported(ref)
     sizes = {f"{len(f.seen)}/{len(f.unseen)}" for f in folds}
+    if len(sizes) != 1:  # a paper's number is per split size: compare one size per run
+        return {}, ""
     variant = getattr(comp.method_cfg, "variant", "default") or "default"
     rules = {f.sample_rule for f in folds} | {""}
     hits = [r for r in rows if r.get("method") == comp.method.name and r.get("dataset") == dataset

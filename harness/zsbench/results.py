@@ -23,6 +23,7 @@ class FoldRecord(BaseModel):
     dataset: str
     split_id: str
     sample_rule: str = ""
+    group: str = ""
     seen: list[int]
     unseen: list[int]
     metrics: dict[str, float | None]
@@ -52,6 +53,9 @@ class ResultRecord(BaseModel):
     data_fingerprint: str
     folds: list[FoldRecord]
     summary: dict[str, float | None]
+    group_summary: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict, description="means per fold group (e.g. split size) when a "
+        "protocol mixes groups; 'summary' is then the mean over all folds")
     reported: dict[str, float | None] = Field(default_factory=dict)
     reported_source: str = ""
     deviations: list[str] = Field(default_factory=list)

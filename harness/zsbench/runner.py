@@ -144,13 +144,15 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
                          progress=progress, fold_name=fold.name, log=log,
                          extras={"encoder_factory": factory, "dataset": dataset.name,
                                  "protocol": comp.protocol.name})
-        x_tr, x_ts, x_tu, enc_info = fold_inputs(comp, dataset, fold, ctx, factory)
-        result = evaluate_fold(comp, fold, bank, x_tr, x_ts, x_tu, ctx, settings, dataset.labels)
+        src = fold.data_source if fold.data_source is not None else dataset
+        fold_bank = bank if src is dataset else build_text_bank(comp, src)
+        x_tr, x_ts, x_tu, enc_info = fold_inputs(comp, src, fold, ctx, factory)
+        result = evaluate_fold(comp, fold, fold_bank, x_tr, x_ts, x_tu, ctx, settings, src.labels)
         for d in ctx.deviations:
             if d not in deviations:
                 deviations.append(d)
         fr = FoldRecord(name=fold.name, dataset=fold.dataset, split_id=fold.split.id,
-                        sample_rule=fold.sample_rule,
+                        sample_rule=fold.sample_rule, group=fold.group,
                         seen=[int(c) for c in fold.seen], unseen=[int(c) for c in fold.unseen],
                         metrics=result["metrics"], n_train=len(fold.train),
                         n_test_unseen=len(fold.test_unseen), n_test_seen=len(fold.test_seen),
@@ -159,13 +161,15 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
         fold_records.append(fr)
         plugins.manager.hook.zsbench_fold_end(record=record, fold=fr.model_dump(mode="json"))
     summary = {m: _mean([f.metrics.get(m) for f in fold_records]) for m in METRICS}
+    groups = {g: {m: _mean([f.metrics.get(m) for f in fold_records if f.group == g]) for m in METRICS}
+              for g in dict.fromkeys(f.group for f in fold_records)}
     reported, source = reported_for(comp, dataset.name, folds)
     rec = ResultRecord(
         run_id=run_id, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         zsbench_version=__version__, plugin=comp.method.name, protocol=comp.protocol.name,
         datasets=[dataset.name], config=comp.config_dump(), versions=versions(plugins),
         device=device, seed=cfg.seed, data_fingerprint=dataset.fingerprint, folds=fold_records,
-        summary=summary, reported=reported, reported_source=source, deviations=deviations,
+        summary=summary, group_summary=groups if len(groups) > 1 else {}, reported=reported, reported_source=source, deviations=deviations,
         transductive=comp.method.transductive,
         text={"kinds": comp.text_kinds, "encoder": comp.text_encoder.name,
               "sources": [s.name for s, _ in comp.text_sources], "control": cfg.text_control})

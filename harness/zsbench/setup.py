@@ -82,18 +82,22 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
         raise ZsbenchError(
             f"protocol {protocol.name!r} is not defined on dataset {dataset.name!r}; it runs on "
             f"{', '.join(protocol.datasets)} and on the embedded benchmark 'synthetic'")
-    method_cfg = validate_section(cfg, "method", method.config, method.name)
+    sugg = dataset.run_defaults
+    method_sugg = {**sugg.get("method", {}), **sugg.get(f"method:{method.name}", {})}
+    method_cfg = validate_section(cfg, "method", method.config, method.name, method_sugg)
     protocol_cfg = validate_section(cfg, "protocol", protocol.config, protocol.name)
     dataset_cfg = validate_section(cfg, "dataset", dataset.config, dataset.name)
     encoder = encoder_cfg = pretrain_cfg = None
     enc_name = cfg.encoder or getattr(method_cfg, "encoder", None) or method.default_encoder
     if enc_name:
         encoder = plugins.encoders.get(enc_name)
-        encoder_cfg = validate_section(cfg, "encoder", encoder.config, encoder.name)
+        encoder_cfg = validate_section(cfg, "encoder", encoder.config, encoder.name,
+                                       sugg.get("encoder"))
     if method.inputs == "features":
         from .pretrain import PretrainConfig
 
-        pretrain_cfg = validate_section(cfg, "pretrain", PretrainConfig, "pretraining stage")
+        pretrain_cfg = validate_section(cfg, "pretrain", PretrainConfig, "pretraining stage",
+                                        sugg.get("pretrain"))
     elif cfg.sections.get("pretrain"):
         raise ZsbenchError(f"method {method.name!r} trains its encoder end to end; "
                            "the 'pretrain' section does not apply")

@@ -61,6 +61,11 @@ class DatasetSpec(Spec):
         default=None, description="lazy reference to a callable used by `zsbench data prepare`: "
         "(raw: Path, out: Path, options: dict) -> Path")
     prepare_hint: str = ""
+    run_defaults: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="defaults this dataset suggests per config section (e.g. the embedded "
+        "benchmark sizes pretraining for a CPU); applied only to fields the chosen component "
+        "has, under the user's own values, and recorded in the result")
 
 
 class ProtocolSpec(Spec):

@@ -39,14 +39,15 @@ def cosine_similarity_matrix(a: Tensor, b: Tensor, eps: float = 1e-8) -> Tensor:
     return F.normalize(a, dim=-1, eps=eps) @ F.normalize(b, dim=-1, eps=eps).T
 
 
-def multi_positive_targets(labels: Tensor, sharpness: float | None = 10.0) -> Tensor:
+def multi_positive_targets(labels: Tensor, sharpness: float | None = 10.0,
+                           dtype: torch.dtype = torch.float32) -> Tensor:
     """(B,) labels -> (B, B) target rows q_i over the batch.
 
     ``sharpness=None``: q_ij = G_ij / sum_j G_ij (hard multi-hot, paper). Otherwise
     q_i = softmax_j(sharpness * G_ij) (the official code's smoothed target).
     """
     labels = labels.reshape(-1)
-    same = (labels[:, None] == labels[None, :]).to(torch.float32)
+    same = (labels[:, None] == labels[None, :]).to(dtype)
     if sharpness is None:
         return same / same.sum(dim=1, keepdim=True)
     return torch.softmax(sharpness * same, dim=1)
@@ -57,8 +58,7 @@ def kl_to_targets(log_probs: Tensor, targets: Tensor) -> Tensor:
     if log_probs.shape != targets.shape:
         raise ValueError(f"log_probs {tuple(log_probs.shape)} and targets "
                          f"{tuple(targets.shape)} differ in shape")
-    targets = targets.to(log_probs.dtype)
-    return F.kl_div(log_probs, targets, reduction="batchmean")
+    return F.kl_div(log_probs, targets.to(log_probs.dtype), reduction="batchmean")
 
 
 def log_softmax_both(logits: Tensor) -> tuple[Tensor, Tensor]:
@@ -78,7 +78,7 @@ def kl_multi_positive_from_log_probs(x2t_log_probs: Tensor, t2x_log_probs: Tenso
                          f"{tuple(x2t_log_probs.shape)} and {tuple(t2x_log_probs.shape)}")
     if labels.reshape(-1).shape[0] != b:
         raise ValueError(f"{labels.numel()} labels for a batch of {b}")
-    q = multi_positive_targets(labels.to(x2t_log_probs.device), sharpness)
+    q = multi_positive_targets(labels.to(x2t_log_probs.device), sharpness, x2t_log_probs.dtype)
     return 0.5 * (kl_to_targets(x2t_log_probs, q) + kl_to_targets(t2x_log_probs, q))
 
 

@@ -1,0 +1,1 @@
+"""DVTA method plugin for zsbench (Kuang et al., Pattern Recognition 2026)."""

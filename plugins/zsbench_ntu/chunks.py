@@ -1,0 +1,143 @@
+"""One chunk of ``prepare``: turn a list of raw inputs into fixed-length arrays and commit
+them as ``chunk_NNNNN.npy`` + ``chunk_NNNNN.json`` (the json is written last and marks the
+chunk complete). Runs in worker processes; returns a summary dict, never raises for a
+bad input (a fatal problem comes back as ``{"fatal": message}``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsbench.api import ZsbenchError
+
+from .names import parse_ntu_stem, parse_pku_video
+from .ntu_parse import parse_skeleton
+from .ntu_select import SampleSkipped, ctrgcn_array, stgcn_array
+from .pku_parse import read_pku_labels, read_pku_skeleton
+from .resample import centre_crop_pad, crop_resize, motion_processor
+from .store import atomic_save_npy, atomic_write_json, new_hasher
+
+NTU_COLUMNS = ("label", "setup", "camera", "subject", "replication", "length")
+PKU_COLUMNS = ("label", "video", "camera", "row", "start", "end", "length",
+               "train_xsub", "train_xview")
+
+
+def chunk_paths(work: Path, index: int) -> tuple[Path, Path]:
+    return work / f"chunk_{index:05d}.npy", work / f"chunk_{index:05d}.json"
+
+
+def _fixed_length(arr: np.ndarray, o: dict[str, Any], name: str) -> np.ndarray:
+    if o["resample"] == "motion":
+        return motion_processor(arr, o["frames"], o["window"], name)
+    if o["resample"] == "crop_resize":
+        return crop_resize(arr, o["frames"], o["crop_ratio"], name)
+    return arr
+
+
+def _valid_length(arr: np.ndarray) -> int:
+    return int((arr.sum(axis=(0, 2, 3)) != 0).sum())
+
+
+def process_ntu(item: list, o: dict[str, Any], notes: dict[str, int]):
+    path, stem = item[0], item[1]
+    n = parse_ntu_stem(stem, where=path)
+    p = parse_skeleton(path, keep_truncated=o["truncated"] == "keep")
+    if p.truncated_line:
+        notes["truncated_kept"] = notes.get("truncated_kept", 0) + 1
+    if o["pipeline"] == "stgcn":
+        arr = stgcn_array(p, notes, o["long_sequences"])
+    else:
+        arr = ctrgcn_array(p, notes, o["single_actor"], o["track_time"], o["long_sequences"])
+    length = _valid_length(arr)
+    out = _fixed_length(arr, o, path)
+    return out, stem, {"label": n.label, "setup": n.setup, "camera": n.camera,
+                       "subject": n.subject, "replication": n.replication, "length": length}
+
+
+def process_pku_video(item: list, o: dict[str, Any], notes: dict[str, int],
+                      skipped: list[dict]) -> list:
+    stem, skel, label_file, train_xsub, train_xview = item
+    video = parse_pku_video(stem, o["part"])
+    rows = read_pku_skeleton(skel, notes)
+    labels = read_pku_labels(label_file)
+    missing = set(o["missing"])
+    out = []
+    for lab in labels:
+        clip = video.clip_name(lab.action, lab.row)
+        if clip in missing:
+            skipped.append({"name": clip, "reason": "missing_list",
+                            "message": f"{clip}: on the missing-clip list"})
+            continue
+        end = lab.end
+        if end > len(rows):
+            notes["label_end_clamped"] = notes.get("label_end_clamped", 0) + 1
+            end = len(rows)
+        if lab.start > end:
+            skipped.append({"name": clip, "reason": "outside_recording",
+                            "message": f"{label_file}: line {lab.line}: clip starts at frame "
+                            f"{lab.start}, the skeleton file has {len(rows)} frames"})
+            continue
+        seg = rows[lab.start - 1: end]
+        arr = centre_crop_pad(seg, 300)
+        if not arr[:, :, :, 0].any():
+            skipped.append({"name": clip, "reason": "zero_first_slot",
+                            "message": f"{clip}: body slot 0 is zero in every frame"})
+            continue
+        try:
+            fixed = _fixed_length(arr, o, clip)
+        except SampleSkipped as exc:
+            skipped.append({"name": clip, "reason": exc.reason, "message": str(exc)})
+            continue
+        out.append((fixed, clip, {
+            "label": lab.action - 1, "video": video.number, "camera": video.view,
+            "row": lab.row, "start": lab.start, "end": end, "length": _valid_length(arr),
+            "train_xsub": int(train_xsub), "train_xview": int(train_xview)}))
+    return out
+
+
+def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
+    """Process ``task["items"]`` and commit the chunk files. See the module docstring."""
+    o = task["options"]
+    ntu = o["family"] == "ntu"
+    columns = NTU_COLUMNS if ntu else PKU_COLUMNS
+    arrays: list[np.ndarray] = []
+    names: list[str] = []
+    meta: dict[str, list[int]] = {c: [] for c in columns}
+    skipped: list[dict] = []
+    notes: dict[str, int] = {}
+    for item in task["items"]:
+        label = item[1] if ntu else item[0]
+        try:
+            results = [process_ntu(item, o, notes)] if ntu else \
+                process_pku_video(item, o, notes, skipped)
+        except SampleSkipped as exc:
+            skipped.append({"name": label, "reason": exc.reason, "message": str(exc)})
+            continue
+        except (ZsbenchError, MemoryError, OSError, ValueError, IndexError) as exc:
+            msg = str(exc) if isinstance(exc, ZsbenchError) else \
+                f"{item[0]}: {type(exc).__name__}: {exc}"
+            if o["on_error"] == "skip":
+                skipped.append({"name": label, "reason": "error", "message": msg})
+                continue
+            return {"fatal": msg, "index": task["index"]}
+        for arr, name, m in results:
+            arrays.append(arr)
+            names.append(name)
+            for c in columns:
+                meta[c].append(int(m[c]))
+    frames = o["frames"]
+    data = np.stack(arrays) if arrays else np.zeros((0, 3, frames, 25, 2), np.float32)
+    hasher = new_hasher()
+    hasher.update(np.ascontiguousarray(data).tobytes())
+    hasher.update("\n".join(names).encode("utf-8"))
+    for c in columns:
+        hasher.update(np.asarray(meta[c], dtype=np.int64).tobytes())
+    summary = {"index": task["index"], "inputs": task["inputs"], "count": len(names),
+               "digest": hasher.hexdigest(), "names": names, "meta": meta,
+               "skipped": skipped, "notes": notes}
+    npy, js = chunk_paths(Path(task["work"]), task["index"])
+    atomic_save_npy(npy, data.astype(np.float32, copy=False))
+    atomic_write_json(js, summary)
+    return summary

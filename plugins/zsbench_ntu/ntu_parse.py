@@ -1,0 +1,296 @@
+"""Parse NTU RGB+D ``.skeleton`` files (grammar: DATA_FORMATS.md §1.2).
+
+Fast path: read the whole file, split once, walk the frame/body structure on the token
+list (a Python loop per *body*, never per joint line), check every line's token count
+with numpy, and convert only the x, y, z tokens. Any inconsistency sends the file to the
+slow, line-by-line path, which either parses it (non-finite values, exotic spellings) or
+raises a ``RawFormatError`` naming the file, the 1-based line and what was expected.
+
+Body IDs are kept as strings (they are 17-digit integers that float64 cannot hold).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from zsbench.api import ZsbenchError
+
+JOINTS = 25
+JOINT_FIELDS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientationW",
+                "orientationX", "orientationY", "orientationZ", "trackingState")
+BODY_FIELDS = 10
+_RECORD_TOKENS = 1 + BODY_FIELDS + len(JOINT_FIELDS) * JOINTS  # body line + J line + joints
+_ALLOWED = b"0123456789.-+eE \t\r\n"
+_XYZ_OFFSETS = (BODY_FIELDS + 1 + 12 * np.arange(JOINTS)[:, None] + np.arange(3)[None, :]).ravel()
+
+
+class RawFormatError(ZsbenchError):
+    """A raw file does not follow its documented format. ``partial`` holds what could be
+    read before the problem when that is meaningful (a truncated file)."""
+
+    def __init__(self, path: str, line: int | None, message: str,
+                 partial: "ParsedSkeleton | None" = None) -> None:
+        where = f"{path}: line {line}" if line else str(path)
+        super().__init__(f"{where}: {message}")
+        self.path, self.line, self.reason, self.partial = str(path), line, message, partial
+
+
+@dataclass
+class ParsedSkeleton:
+    """One file as body records, in file order.
+
+    ``frame[r]`` is the 0-based raw frame index of record ``r``, ``body_ids[r]`` its
+    tracking ID (string), ``joints[r]`` its (25, 3) float32 x, y, z.
+    """
+
+    path: str
+    num_frames: int
+    frame: np.ndarray
+    body_ids: list[str]
+    joints: np.ndarray
+    truncated_line: int | None = None
+    notes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def num_records(self) -> int:
+        return len(self.body_ids)
+
+
+def parse_skeleton(path: str | Path, keep_truncated: bool = False) -> ParsedSkeleton:
+    """Parse one ``.skeleton`` file. ``keep_truncated`` keeps the complete frames of a
+    file that ends early instead of raising (the run records it)."""
+    path = str(path)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise RawFormatError(path, None, f"cannot read file: {exc.strerror or exc}") from exc
+    fast = _parse_fast(raw)
+    if fast is not None:
+        num_frames, frames, ids, joints = fast
+        return ParsedSkeleton(path, num_frames, frames, ids, joints)
+    return _parse_slow(raw, path, keep_truncated)
+
+
+def _parse_fast(raw: bytes):
+    if not raw or raw.translate(None, _ALLOWED):
+        return None  # letters (nan/inf, garbage) or odd bytes: the slow path decides
+    a = np.frombuffer(raw, dtype=np.uint8)
+    ws = a <= 32
+    starts = np.empty(len(a), dtype=bool)
+    starts[0] = not ws[0]
+    np.less(ws[1:], ws[:-1], out=starts[1:])
+    ends = np.empty(len(a), dtype=bool)
+    ends[-1] = not ws[-1]
+    np.less(ws[:-1], ws[1:], out=ends[:-1])
+    ts = np.flatnonzero(starts)
+    te = np.flatnonzero(ends) + 1
+    n = len(ts)
+    rec_pos: list[int] = []
+    rec_frame: list[int] = []
+    try:
+        num_frames = int(raw[ts[0]:te[0]])
+        if num_frames < 0:
+            return None
+        pos = 1
+        for f in range(num_frames):
+            bodies = int(raw[ts[pos]:te[pos]])
+            pos += 1
+            if bodies < 0:
+                return None
+            for _ in range(bodies):
+                k = pos + BODY_FIELDS
+                if int(raw[ts[k]:te[k]]) != JOINTS:
+                    return None
+                rec_pos.append(pos)
+                rec_frame.append(f)
+                pos += _RECORD_TOKENS
+    except (ValueError, IndexError):
+        return None
+    if pos != n:
+        return None
+    frames = np.asarray(rec_frame, dtype=np.int64)
+    if not _line_counts_match(a, starts, num_frames, frames):
+        return None
+    nrec = len(rec_pos)
+    if nrec:
+        idx = (np.asarray(rec_pos, dtype=np.int64)[:, None] + _XYZ_OFFSETS[None, :]).ravel()
+        vals = parse_decimals(a, ts[idx], te[idx])
+        if vals is None:
+            return None
+        joints = vals.astype(np.float32).reshape(nrec, JOINTS, 3)
+    else:
+        joints = np.zeros((0, JOINTS, 3), dtype=np.float32)
+    ids = [raw[ts[p]:te[p]].decode("ascii") for p in rec_pos]
+    return num_frames, frames, ids, joints
+
+
+_POW10 = 10.0 ** np.arange(23)
+
+
+def parse_decimals(a: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray | None:
+    """Convert the plain decimal tokens ``a[s[i]:e[i]]`` (optional sign, digits, at most
+    one '.', at most 15 digits) to float64, exactly as ``float()`` would: the digits form an
+    exact integer mantissa and one IEEE division by an exact power of ten rounds correctly.
+    Returns None if any token is outside that form (the caller falls back)."""
+    if len(s) == 0:
+        return np.zeros(0, dtype=np.float64)
+    n = e - s
+    width = int(n.max())
+    if width > 17:
+        return None
+    cols = np.arange(width)
+    chars = a[np.minimum(s[None, :] + cols[:, None], len(a) - 1)]  # (width, N)
+    valid = cols[:, None] < n[None, :]
+    first = chars[0]
+    neg = first == 45
+    signed = neg | (first == 43)
+    mant = np.zeros(len(s), dtype=np.int64)
+    ndig = np.zeros(len(s), dtype=np.int64)
+    nfrac = np.zeros(len(s), dtype=np.int64)
+    dot = np.zeros(len(s), dtype=bool)
+    for k in range(width):
+        c, v = chars[k], valid[k]
+        isd = v & (c >= 48) & (c <= 57)
+        isdot = v & (c == 46)
+        bad = v & ~isd & ~isdot
+        if k == 0:
+            bad &= ~signed
+        if bad.any() or (isdot & dot).any():
+            return None
+        mant = np.where(isd, mant * 10 + (c.astype(np.int64) - 48), mant)
+        ndig += isd
+        nfrac += isd & dot
+        dot |= isdot
+    if (ndig == 0).any() or (ndig > 15).any():
+        return None
+    out = mant / _POW10[nfrac]
+    out[neg] *= -1.0
+    return out
+
+
+def _line_counts_match(a: np.ndarray, starts: np.ndarray, num_frames: int,
+                       frames: np.ndarray) -> bool:
+    """True when every line holds exactly the tokens the grammar puts there."""
+    line_start = np.concatenate(([0], np.flatnonzero(a[:-1] == 10) + 1))
+    counts = np.add.reduceat(starts, line_start, dtype=np.int64)
+    last = len(counts)
+    while last and counts[last - 1] == 0:
+        last -= 1
+    counts = counts[:last]
+    nrec = len(frames)
+    per_frame = np.bincount(frames, minlength=num_frames) if nrec else np.zeros(num_frames, int)
+    before = np.concatenate(([0], np.cumsum(per_frame)[:-1])) if num_frames else per_frame
+    total = 1 + num_frames + 27 * nrec
+    if len(counts) != total:
+        return False
+    expected = np.full(total, 12, dtype=np.int64)
+    expected[0] = 1
+    expected[1 + np.arange(num_frames) + 27 * before] = 1
+    body_line = 2 + frames + 27 * np.arange(nrec)
+    expected[body_line] = BODY_FIELDS
+    expected[body_line + 1] = 1
+    return bool(np.array_equal(counts, expected))
+
+
+def _parse_slow(raw: bytes, path: str, keep_truncated: bool) -> ParsedSkeleton:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise RawFormatError(path, line, "bytes that are not text (not UTF-8/ASCII)") from None
+    lines = text.split("\n")
+    last = len(lines)
+    while last and not lines[last - 1].strip():
+        last -= 1
+    frames: list[int] = []
+    ids: list[str] = []
+    joints: list[np.ndarray] = []
+    complete = {"frames": 0, "records": 0}
+
+    def partial(line_no: int) -> ParsedSkeleton:
+        k = complete["records"]
+        arr = np.stack(joints[:k]) if k else np.zeros((0, JOINTS, 3), np.float32)
+        return ParsedSkeleton(path, complete["frames"], np.asarray(frames[:k], np.int64),
+                              ids[:k], arr, truncated_line=line_no)
+
+    def get(i: int, what: str) -> list[str]:
+        if i >= last:
+            if keep_truncated and complete["frames"]:
+                raise _Truncated(partial(i + 1))
+            raise RawFormatError(
+                path, i + 1, f"file ends early (truncated): expected {what}; "
+                f"{complete['frames']} complete frame(s) were read (--set truncated=keep keeps them)",
+                partial(i + 1))
+        toks = lines[i].split()
+        if not toks:
+            raise RawFormatError(path, i + 1, f"empty line, expected {what}")
+        return toks
+
+    def get_int(i: int, what: str) -> int:
+        toks = get(i, what)
+        if len(toks) != 1:
+            raise RawFormatError(path, i + 1, f"expected {what} (one integer), got {len(toks)} values")
+        try:
+            value = int(toks[0])
+        except ValueError:
+            raise RawFormatError(path, i + 1, f"expected {what} (an integer), got {toks[0]!r}") from None
+        if value < 0:
+            raise RawFormatError(path, i + 1, f"expected {what} (>= 0), got {value}")
+        return value
+
+    try:
+        num_frames = get_int(0, "the number of frames")
+        i = 1
+        for f in range(num_frames):
+            nb = get_int(i, f"the number of bodies of frame {f + 1}")
+            i += 1
+            for b in range(nb):
+                what = f"frame {f + 1} body {b + 1}"
+                info = get(i, f"the body-info line of {what}")
+                if len(info) != BODY_FIELDS:
+                    raise RawFormatError(path, i + 1, f"body-info line of {what}: expected "
+                                         f"{BODY_FIELDS} values, got {len(info)}")
+                nj = get_int(i + 1, f"the number of joints of {what}")
+                if nj != JOINTS:
+                    raise RawFormatError(path, i + 2, f"{what} has {nj} joints; NTU skeletons "
+                                         f"have {JOINTS}")
+                i += 2
+                xyz = np.empty((JOINTS, 3), dtype=np.float64)
+                for j in range(JOINTS):
+                    toks = get(i, f"joint {j + 1} of {what}")
+                    if len(toks) != len(JOINT_FIELDS):
+                        raise RawFormatError(
+                            path, i + 1, f"joint line {j + 1} of {what}: expected 12 values "
+                            f"({' '.join(JOINT_FIELDS)}), got {len(toks)}")
+                    for k, tok in enumerate(toks):
+                        try:
+                            v = float(tok)
+                        except ValueError:
+                            raise RawFormatError(
+                                path, i + 1, f"joint line {j + 1} of {what}: field {k + 1} "
+                                f"({JOINT_FIELDS[k]}) is {tok!r}, not a number") from None
+                        if k < 3:
+                            xyz[j, k] = v
+                    i += 1
+                frames.append(f)
+                ids.append(info[0])
+                joints.append(xyz.astype(np.float32))
+            complete["frames"] = f + 1
+            complete["records"] = len(ids)
+        if i < last:
+            raise RawFormatError(path, i + 1, f"unexpected content after the last of "
+                                 f"{num_frames} frames: {lines[i].strip()[:40]!r}")
+    except _Truncated as tr:
+        return tr.parsed
+    return ParsedSkeleton(
+        path, num_frames, np.asarray(frames, np.int64), ids,
+        np.stack(joints) if joints else np.zeros((0, JOINTS, 3), np.float32))
+
+
+class _Truncated(Exception):
+    def __init__(self, parsed: ParsedSkeleton) -> None:
+        super().__init__("truncated")
+        self.parsed = parsed

@@ -1,0 +1,271 @@
+"""``zsbench data prepare``: raw NTU / PKU-MMD files -> a memory-mapped store.
+
+Work is split into fixed chunks of the sorted input list. Each chunk is processed (in a
+worker process when ``workers > 1``) and committed atomically to a work folder; a rerun
+after an interruption reuses every committed chunk whose inputs are unchanged. When all
+chunks exist they are copied into the store, which becomes visible only when its
+manifest (with the fingerprint and the report) is written.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import shutil
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from pydantic import ValidationError
+
+from zsbench.api import ZsbenchError
+
+from . import __version__, chunks
+from .config import DATASETS, DatasetInfo, PrepareOptions
+from .discover import discover_ntu, discover_pku
+from .store import StoreWriter, default_data_root, new_hasher, store_dir
+
+_DEFAULT_RESAMPLE = {"ntu": {50: "motion", 64: "crop_resize", 300: "none"},
+                     "pku": {50: "motion", 64: "motion", 300: "none"}}
+
+
+def parse_options(options: dict[str, Any] | None) -> PrepareOptions:
+    try:
+        return PrepareOptions(**(options or {}))
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "options"
+            if err["type"] == "extra_forbidden":
+                lines.append(f"unknown option {key!r}; valid: "
+                             f"{', '.join(sorted(PrepareOptions.model_fields))}")
+            else:
+                lines.append(f"option {key}: {err['msg']} (got {err.get('input')!r})")
+        raise ZsbenchError("invalid prepare options:\n  " + "\n  ".join(lines)) from None
+
+
+def resolve_options(info: DatasetInfo, opts: PrepareOptions) -> dict[str, Any]:
+    """Everything that determines the arrays, with 'auto' replaced; plus the deviations
+    from the reference pipeline that are in force."""
+    frames = opts.frames
+    if info.family == "ntu":
+        pipeline = opts.pipeline if opts.pipeline != "auto" else ("stgcn" if frames == 50 else "ctrgcn")
+    else:
+        if opts.pipeline not in ("auto",):
+            raise ZsbenchError("option pipeline applies to NTU only (PKU-MMD clips have no "
+                               "body IDs to select)")
+        pipeline = "pku"
+    resample = opts.resample if opts.resample != "auto" else _DEFAULT_RESAMPLE[info.family][frames]
+    if frames == 300 and resample != "none":
+        raise ZsbenchError("option resample applies to 50 or 64 frames, not 300")
+    single = opts.single_actor if opts.single_actor != "auto" else info.single_actor
+    resolved = {"family": info.family, "dataset": info.name, "part": info.part,
+                "frames": frames, "pipeline": pipeline, "resample": resample,
+                "single_actor": single, "track_time": opts.track_time, "window": opts.window,
+                "crop_ratio": opts.crop_ratio, "long_sequences": opts.long_sequences,
+                "truncated": opts.truncated, "on_error": opts.on_error}
+    deviations = []
+    if single != info.single_actor and pipeline == "ctrgcn":
+        deviations.append(f"single_actor={single}")
+    if opts.track_time != "packed" and pipeline == "ctrgcn":
+        deviations.append("track_time=true")
+    if opts.window != "reference" and resample == "motion":
+        deviations.append("window=fixed")
+    if opts.truncated == "keep":
+        deviations.append("truncated=keep")
+    if opts.on_error == "skip":
+        deviations.append("on_error=skip")
+    if opts.pipeline != "auto" or opts.resample != "auto":
+        deviations.append(f"pipeline={pipeline}+{resample}")
+    if resample == "crop_resize" and opts.crop_ratio != 1.0:
+        deviations.append(f"crop_ratio={opts.crop_ratio}")
+    resolved["deviations"] = deviations
+    return resolved
+
+
+def _digest(obj: Any) -> str:
+    h = new_hasher()
+    h.update(json.dumps(obj, sort_keys=True, default=str).encode("utf-8"))
+    return h.hexdigest()
+
+
+def _load_done(work: Path, index: int, inputs: str) -> dict | None:
+    npy, js = chunks.chunk_paths(work, index)
+    if not (npy.is_file() and js.is_file()):
+        return None
+    try:
+        summary = json.loads(js.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    return summary if summary.get("inputs") == inputs else None
+
+
+def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | None,
+            log: Callable[[str], None] = print) -> Path:
+    """Prepare dataset ``name`` from the raw files under ``raw`` into
+    ``<out>/<name>/frames<T>/`` and return that folder. ``options`` are the
+    ``PrepareOptions`` fields (``frames`` and any ``--set key=value``)."""
+    if name not in DATASETS:
+        raise ZsbenchError(f"no raw preparation for dataset {name!r}; available: "
+                           f"{', '.join(DATASETS)}")
+    info = DATASETS[name]
+    opts = parse_options(options)
+    raw = Path(raw).expanduser()
+    if not raw.is_dir():
+        raise ZsbenchError(f"--raw {raw}: not a folder")
+    out = Path(out).expanduser() if out else default_data_root()
+    resolved = resolve_options(info, opts)
+    pre: dict[str, int] = {}
+    provenance: dict[str, str] = {"raw": str(raw.resolve())}
+    if info.family == "ntu":
+        items = discover_ntu(info, raw, opts, pre)
+        resolved["missing"] = []
+        keys = [it[1:4] for it in items]
+        payload = [it[:2] for it in items]
+    else:
+        items, missing, prov = discover_pku(info, raw, opts, pre)
+        provenance.update(prov)
+        resolved["missing"] = missing
+        keys = [[it[0]] + it[3:7] for it in items]
+        payload = [it[:5] for it in items]
+    target = store_dir(out, name, opts.frames)
+    work = out / name / f".work-frames{opts.frames}-{_digest([resolved, __version__])[:12]}"
+    work.mkdir(parents=True, exist_ok=True)
+    size = opts.chunk_size
+    starts = list(range(0, len(items), size))
+    tasks = [{"index": i, "items": payload[s: s + size], "inputs": _digest(keys[s: s + size]),
+              "options": resolved, "work": str(work)} for i, s in enumerate(starts)]
+    done = {t["index"]: d for t in tasks
+            if (d := _load_done(work, t["index"], t["inputs"])) is not None}
+    pending = [t for t in tasks if t["index"] not in done]
+    if done:
+        log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
+    _run(pending, done, opts, len(items), sum(len(t["items"]) for t in tasks
+                                                if t["index"] in done), info, work)
+    summaries = [done[t["index"]] for t in tasks]
+    folder = _assemble(info, resolved, summaries, work, target, pre, provenance)
+    if not opts.keep_work:
+        shutil.rmtree(work, ignore_errors=True)
+    log(format_report(info, folder))
+    return folder
+
+
+def _run(pending: list[dict], done: dict[int, dict], opts: PrepareOptions, total: int,
+         initial: int, info: DatasetInfo, work: Path) -> None:
+    from tqdm import tqdm
+
+    unit = "file" if info.family == "ntu" else "video"
+    bar = tqdm(total=total, initial=initial, unit=unit, desc=f"prepare {info.name}",
+               disable=not opts.progress, dynamic_ncols=True)
+
+    total_chunks = len(done) + len(pending)
+
+    def accept(task: dict, summary: dict) -> None:
+        if "fatal" in summary:
+            raise ZsbenchError(
+                f"{summary['fatal']}\nPreparation stopped; {len(done)} of "
+                f"{total_chunks} chunk(s) are complete in {work} and the next run "
+                "continues from there. Fix or remove the file, or rerun with "
+                "--set on_error=skip to skip and count such files.")
+        done[task["index"]] = summary
+        bar.update(len(task["items"]))
+
+    workers = opts.workers or min(8, os.cpu_count() or 1)
+    workers = min(workers, len(pending))
+    try:
+        if workers <= 1:
+            for task in pending:
+                accept(task, chunks.run_chunk(task))
+            return
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(chunks.run_chunk, t): t for t in pending}
+            try:
+                remaining = set(futures)
+                while remaining:
+                    finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
+                    for fut in finished:
+                        accept(futures[fut], fut.result())
+            except BaseException:
+                pool.shutdown(wait=True, cancel_futures=True)
+                raise
+    finally:
+        bar.close()
+
+
+def _assemble(info: DatasetInfo, resolved: dict, summaries: list[dict], work: Path,
+              target: Path, pre: dict[str, int], provenance: dict[str, str]) -> Path:
+    total = sum(s["count"] for s in summaries)
+    skipped: dict[str, list] = {}
+    notes: dict[str, int] = {}
+    for s in summaries:
+        for sk in s["skipped"]:
+            skipped.setdefault(sk["reason"], []).append(
+                sk["name"] if sk["reason"] in ("empty", "missing_list", "zero_first_slot",
+                                               "zero_length") else sk["message"])
+        for k, v in s["notes"].items():
+            notes[k] = notes.get(k, 0) + v
+    if total == 0:
+        detail = "; ".join(f"{k}: {len(v)}" for k, v in skipped.items())
+        raise ZsbenchError(f"no usable {info.title} samples were produced ({detail})")
+    frames = resolved["frames"]
+    writer = StoreWriter(target, total, frames)
+    hasher = new_hasher()
+    hasher.update(json.dumps({k: v for k, v in resolved.items() if k != "missing"},
+                             sort_keys=True).encode("utf-8"))
+    try:
+        row = 0
+        for s in summaries:
+            npy, _ = chunks.chunk_paths(work, s["index"])
+            block = np.load(npy, mmap_mode="r", allow_pickle=False)
+            if len(block) != s["count"]:
+                raise ZsbenchError(f"{npy}: {len(block)} rows, its summary says {s['count']}; "
+                                   "delete the work folder and prepare again")
+            for k in range(0, len(block), 256):
+                writer.write(row + k, np.asarray(block[k: k + 256]))
+            row += len(block)
+            hasher.update(s["digest"].encode("ascii"))
+        columns = chunks.NTU_COLUMNS if info.family == "ntu" else chunks.PKU_COLUMNS
+        samples = {"name": np.asarray([n for s in summaries for n in s["names"]], dtype=str)}
+        for c in columns:
+            vals = np.asarray([v for s in summaries for v in s["meta"][c]], dtype=np.int64)
+            samples[c] = vals.astype(bool) if c.startswith("train_") else vals
+        fingerprint = f"{info.name}-f{frames}-{hasher.hexdigest()[:20]}"
+        report = {"inputs": sum(len(s["names"]) for s in summaries) + sum(
+            len(v) for v in skipped.values()), "samples": total,
+            "excluded_before_parsing": pre,
+            "skipped": {k: len(v) for k, v in skipped.items()}, "skipped_detail": skipped,
+            "notes": notes}
+        manifest = {"dataset": info.name, "title": info.title, "source": "raw",
+                    "num_classes": info.num_classes, "fingerprint": fingerprint,
+                    "pipeline": {k: v for k, v in resolved.items() if k != "missing"},
+                    "deviations": resolved["deviations"], "report": report,
+                    "provenance": provenance, "zsbench_ntu_version": __version__,
+                    "missing_clips_applied": len(resolved["missing"])}
+        return writer.commit(samples, manifest)
+    except BaseException:
+        writer.abort()
+        raise
+
+
+def format_report(info: DatasetInfo, folder: Path) -> str:
+    from .store import read_manifest
+
+    m = read_manifest(folder)
+    r = m["report"]
+    lines = [f"{info.title}: {r['samples']} samples, {m['frames']} frames -> {folder}",
+             f"  fingerprint {m['fingerprint']}"]
+    for k, v in sorted(r["excluded_before_parsing"].items()):
+        lines.append(f"  excluded before parsing, {k}: {v}")
+    for k, v in sorted(r["skipped"].items()):
+        first = r["skipped_detail"][k][:3]
+        lines.append(f"  skipped, {k}: {v} (e.g. {'; '.join(map(str, first))})")
+    for k, v in sorted(r["notes"].items()):
+        lines.append(f"  {k}: {v}")
+    if m["deviations"]:
+        lines.append(f"  non-reference options in force: {', '.join(m['deviations'])}")
+    if info.expected_usable and r["samples"] != info.expected_usable:
+        lines.append(f"  note: the complete dataset gives {info.expected_usable} samples "
+                     f"({info.expected_raw} files minus the official missing-skeleton list)")
+    return "\n".join(lines)

@@ -1,0 +1,196 @@
+"""The prepared store: one memory-mapped array plus a sample table and a manifest.
+
+Layout of ``<data_root>/<dataset>/frames<T>/``::
+
+    data.npy       (N, 3, T, 25, 2) float32, read with np.load(mmap_mode="r")
+    samples.npz    per-sample columns (name, label, subject, camera, ...), no pickles
+    manifest.json  written last: the store exists only once this file does
+
+Every file is written to a temporary name in the same folder and renamed into place.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from zsbench.api import ZsbenchError
+
+SCHEMA = 1
+DATA_FILE = "data.npy"
+SAMPLES_FILE = "samples.npz"
+MANIFEST_FILE = "manifest.json"
+
+
+def default_data_root() -> Path:
+    """``$ZSBENCH_DATA_ROOT`` (or ``$ZSBENCH_DATA``), else ``~/.cache/zsbench/data``."""
+    env = os.environ.get("ZSBENCH_DATA_ROOT") or os.environ.get("ZSBENCH_DATA")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "zsbench" / "data"
+
+
+def store_dir(root: Path, name: str, frames: int) -> Path:
+    return Path(root) / name / f"frames{frames}"
+
+
+def new_hasher() -> "hashlib._Hash":
+    return hashlib.blake2b(digest_size=16)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode("utf-8"))
+
+
+def atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.lib.format.write_array(fh, np.ascontiguousarray(array), allow_pickle=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def check_disk(folder: Path, needed: int, what: str) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(folder).free
+    if free < needed * 1.02 + (64 << 20):
+        raise ZsbenchError(f"{what} needs about {needed / 2**30:.1f} GiB in {folder}, only "
+                           f"{free / 2**30:.1f} GiB are free; free space or choose another --out")
+
+
+class StoreWriter:
+    """Writes a store: ``write`` rows into a partial memmap, ``commit`` makes it visible."""
+
+    def __init__(self, folder: Path, num_samples: int, frames: int) -> None:
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        self.shape = (num_samples, 3, frames, 25, 2)
+        check_disk(self.folder, num_samples * 3 * frames * 25 * 2 * 4, "the store")
+        self.partial = self.folder / f".{DATA_FILE}.partial"
+        self.data = np.lib.format.open_memmap(self.partial, mode="w+", dtype=np.float32,
+                                              shape=self.shape)
+        self.filled = 0
+
+    def write(self, start: int, block: np.ndarray) -> None:
+        if block.dtype != np.float32 or block.shape[1:] != self.shape[1:]:
+            raise ZsbenchError(f"internal: block {block.shape} {block.dtype} does not fit {self.shape}")
+        self.data[start: start + len(block)] = block
+        self.filled = max(self.filled, start + len(block))
+
+    def commit(self, samples: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
+        if self.filled != self.shape[0]:
+            raise ZsbenchError(f"internal: store filled {self.filled} of {self.shape[0]} rows")
+        self.data.flush()
+        del self.data
+        with open(self.partial, "rb+") as fh:
+            os.fsync(fh.fileno())
+        (self.folder / MANIFEST_FILE).unlink(missing_ok=True)   # invalidate any old store
+        os.replace(self.partial, self.folder / DATA_FILE)
+        atomic_save_npz(self.folder / SAMPLES_FILE, **samples)
+        manifest = dict(manifest)
+        manifest.update(schema=SCHEMA, num_samples=self.shape[0], frames=self.shape[2],
+                        data_file=DATA_FILE, data_bytes=(self.folder / DATA_FILE).stat().st_size,
+                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        atomic_write_json(self.folder / MANIFEST_FILE, manifest)
+        return self.folder
+
+    def abort(self) -> None:
+        if hasattr(self, "data"):
+            del self.data
+        self.partial.unlink(missing_ok=True)
+
+
+class StoreMissing(ZsbenchError):
+    """No complete store in the folder."""
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    path = Path(folder) / MANIFEST_FILE
+    if not path.is_file():
+        raise StoreMissing(f"no prepared data in {folder} ({MANIFEST_FILE} not found)")
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ZsbenchError(f"{path}: unreadable manifest ({exc}); prepare the data again") from exc
+
+
+def load_store(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[str, Any]]:
+    """Memory-map a store: ``(data, samples, manifest)``; never loads the array."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    data_path = folder / manifest.get("data_file", DATA_FILE)
+    if manifest.get("schema") != SCHEMA:
+        raise ZsbenchError(f"{folder}: store schema {manifest.get('schema')} is not {SCHEMA}; "
+                           "prepare the data again")
+    if not data_path.is_file() or data_path.stat().st_size != manifest.get("data_bytes"):
+        raise ZsbenchError(f"{data_path}: missing or not the size the manifest records "
+                           f"({manifest.get('data_bytes')} bytes); prepare the data again")
+    try:
+        data = np.load(data_path, mmap_mode="r", allow_pickle=False)
+        with np.load(folder / SAMPLES_FILE, allow_pickle=False) as z:
+            samples = {k: z[k] for k in z.files}
+    except (OSError, ValueError) as exc:
+        raise ZsbenchError(f"{folder}: cannot read the store ({exc}); prepare the data again") from exc
+    n = manifest.get("num_samples")
+    if data.shape != (n, 3, manifest.get("frames"), 25, 2) or data.dtype != np.float32:
+        raise ZsbenchError(f"{data_path}: shape {data.shape} {data.dtype} does not match the "
+                           f"manifest ({n} samples, {manifest.get('frames')} frames)")
+    bad = [k for k, v in samples.items() if len(v) != n]
+    if bad:
+        raise ZsbenchError(f"{folder / SAMPLES_FILE}: columns {bad} do not have {n} rows")
+    return data, samples, manifest

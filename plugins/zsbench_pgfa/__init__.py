@@ -1,0 +1,1 @@
+"""PGFA method plugin for zsbench (Zhou et al., IEEE TIP 2025)."""

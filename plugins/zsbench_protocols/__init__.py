@@ -1,0 +1,6 @@
+"""Built-in evaluation protocols: synse, smie, star, purls, one_shot, cross_dataset.
+
+Each protocol turns class splits (the dataset's own ``builtin_splits`` for the embedded
+benchmark, ``splits/<family>.json`` for NTU-60/120 and PKU-MMD) and a sample rule into
+``zsbench.Fold`` objects. See docs/protocols.md.
+"""

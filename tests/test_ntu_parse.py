@@ -1,0 +1,96 @@
+"""NTU .skeleton parsing: the real upstream sample, round trips through the writer, and
+the fast path agreeing with the line-by-line path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from zsbench_ntu import synth
+from zsbench_ntu.ntu_parse import _parse_fast, _parse_slow, parse_decimals, parse_skeleton
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "upstream" / "ntu_samples" / \
+    "S001C001P001R001A001.skeleton"
+if not REAL.is_file():
+    REAL = Path("/work/shared/upstream/ntu_samples/S001C001P001R001A001.skeleton")
+
+
+@pytest.mark.skipif(not REAL.is_file(), reason="upstream NTU sample not available")
+def test_real_sample_parses_with_exact_values():
+    p = parse_skeleton(REAL)
+    lines = REAL.read_text().splitlines()
+    assert p.num_frames == int(lines[0]) == 103
+    assert p.num_records == 103 and set(p.body_ids) == {"72057594037931101"}
+    first = [float(v) for v in lines[4].split()[:3]]
+    assert p.joints[0, 0].tolist() == np.float32(first).tolist()
+    last_joint = [float(v) for v in lines[-1].split()[:3]] if lines[-1].strip() else None
+    assert p.joints[-1, -1].tolist() == np.float32(last_joint).tolist()
+    slow = _parse_slow(REAL.read_bytes(), str(REAL), False)
+    assert np.array_equal(slow.joints, p.joints) and slow.body_ids == p.body_ids
+    assert np.array_equal(slow.frame, p.frame)
+
+
+@pytest.mark.parametrize("newline,final", [("\n", True), ("\r\n", True), ("\n", False),
+                                           ("\r\n", False)])
+def test_round_trip_reproduces_coordinates(tmp_path, newline, final):
+    rng = np.random.default_rng(3)
+    frames = synth.random_ntu_frames(rng, length=37, two_bodies=True)
+    frames[5] = []                       # an empty frame in the middle
+    path = synth.write_skeleton(tmp_path / "S001C001P001R001A001.skeleton", frames,
+                                newline=newline, final_newline=final)
+    p = parse_skeleton(path)
+    expected = [(t, bid, xyz) for t, bodies in enumerate(frames) for bid, xyz in bodies]
+    assert p.num_frames == 37 and p.num_records == len(expected)
+    assert p.frame.tolist() == [e[0] for e in expected]
+    assert p.body_ids == [e[1] for e in expected]
+    assert np.array_equal(p.joints, np.stack([e[2] for e in expected]).astype(np.float32))
+
+
+def test_trailing_spaces_and_tiny_values(tmp_path):
+    rng = np.random.default_rng(4)
+    xyz = synth.synth_body(3, rng)
+    xyz[0, 0] = [1.5e-05, -2.5e-06, 0.0]
+    text = synth.skeleton_text(synth.frames_from_tracks(3, [("7", 0, xyz)]))
+    path = tmp_path / "x.skeleton"
+    path.write_text("\n".join(ln + "  " for ln in text.split("\n")))
+    p = parse_skeleton(path)
+    assert np.array_equal(p.joints, xyz)
+
+
+def test_body_ids_keep_all_digits(tmp_path):
+    rng = np.random.default_rng(5)
+    a, b = "72057594037931101", "72057594037931102"   # equal as float64
+    assert float(a) == float(b)
+    xyz = synth.synth_body(20, rng)
+    frames = synth.frames_from_tracks(20, [(a, 0, xyz[:10]), (b, 10, xyz[10:])])
+    p = parse_skeleton(synth.write_skeleton(tmp_path / "x.skeleton", frames))
+    assert p.body_ids[:10] == [a] * 10 and p.body_ids[10:] == [b] * 10
+
+
+def test_fast_and_slow_paths_agree_on_random_files(tmp_path):
+    rng = np.random.default_rng(6)
+    for k in range(8):
+        frames = synth.random_ntu_frames(rng)
+        raw = synth.skeleton_text(frames).encode()
+        fast = _parse_fast(raw)
+        assert fast is not None
+        slow = _parse_slow(raw, "x", False)
+        assert fast[0] == slow.num_frames and fast[2] == slow.body_ids
+        assert np.array_equal(fast[3], slow.joints) and np.array_equal(fast[1], slow.frame)
+
+
+def test_parse_decimals_matches_float():
+    toks = [b"0", b"-0", b"1", b"-1.5", b"+2.25", b"3.", b".5", b"-0.000012345678",
+            b"123456789.123456", b"0.2181153", b"-3.785547"]
+    raw = b" ".join(toks)
+    a = np.frombuffer(raw, np.uint8)
+    starts, pos = [], 0
+    for t in toks:
+        starts.append(pos)
+        pos += len(t) + 1
+    s = np.asarray(starts)
+    e = s + np.asarray([len(t) for t in toks])
+    vals = parse_decimals(a, s, e)
+    assert [np.float64(v).tobytes() for v in vals] == [np.float64(float(t)).tobytes() for t in toks]
+    assert parse_decimals(a, s[:1], e[:1] + 2) is None     # "0 -" is not a number
