@@ -23,6 +23,16 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_SHIFT = dict(widths=[4, 4, 4, 4, 8, 8, 8, 8, 8], out_dim=8)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP
+    oversubscription slows them down many times; restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def n_params(module: torch.nn.Module, skip: str | None = None) -> int:
     return sum(p.numel() for n, p in module.named_parameters()
                if p.requires_grad and (skip is None or skip not in n))
@@ -125,6 +135,17 @@ def test_spatial_shift_out_inverts_in():
     assert torch.equal(SpatialShift(9, "out")(SpatialShift(9, "in")(x)), x)
 
 
+def test_spatial_shift_gradient_is_inverse_gather():
+    x = torch.randn(2, 25, 6, requires_grad=True)
+    w = torch.randn(2, 25, 6)
+    (SpatialShift(6, "in")(x) * w).sum().backward()
+    ref = torch.empty_like(w)
+    for i in range(25):
+        for j in range(6):
+            ref[:, (i + j) % 25, j] = w[:, i, j]  # out[i, j] = x[(i + j) % 25, j]
+    assert torch.equal(x.grad, ref)
+
+
 # ---- Shift-GCN: temporal shift -----------------------------------------------------------
 def _loop_shift(x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     """Reference: out[n,c,t,v] = linear interpolation of x[n,c,:,v] at pos[c,t], zero outside."""
@@ -187,7 +208,7 @@ def test_temporal_shift_gradients():
     (exact(x) * w).sum().backward()
     # d out / d shift = x[floor+1] - x[floor] (zero padded)
     pos = torch.arange(8, dtype=torch.float64)[None] + exact.shift.detach()[:, None]
-    xp = torch.cat([torch.zeros(2, 3, 2, 4, dtype=x.dtype), x, torch.zeros(2, 3, 3, 4, dtype=x.dtype)], 2)
+    xp = torch.nn.functional.pad(x, (0, 0, 2, 3))  # zero frames around the sequence
     lo = torch.floor(pos).long() + 2
     expected = torch.stack([((xp[:, c, lo[c] + 1] - xp[:, c, lo[c]]) * w[:, c]).sum()
                             for c in range(3)])
@@ -235,6 +256,8 @@ def test_shiftgcn_shapes_and_gradients():
     shifts = [p for n, p in m.named_parameters() if n.endswith(".shift")]
     assert len(shifts) == 20 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in shifts)
     assert all(p.grad is not None for n, p in m.named_parameters() if n.endswith("mask"))
+    exact = ShiftGCN(ShiftGCNConfig(shift_grad="exact", **TINY_SHIFT))
+    assert {mod.shift_grad for mod in exact.modules() if isinstance(mod, TemporalShift)} == {"exact"}
     full = ShiftGCN().eval()
     assert full.feature_map(torch.randn(1, 3, 64, 25, 2)).shape == (1, 256, 16, 25)
     with pytest.raises(ZsbenchError):

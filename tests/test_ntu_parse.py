@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from zsbench_ntu import synth
-from zsbench_ntu.ntu_parse import _parse_fast, _parse_slow, parse_decimals, parse_skeleton
+from zsbench_ntu.ntu_parse import _parse_fast, _parse_slow, parse_skeleton
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "upstream" / "ntu_samples" / \
     "S001C001P001R001A001.skeleton"
@@ -80,17 +80,15 @@ def test_fast_and_slow_paths_agree_on_random_files(tmp_path):
         assert np.array_equal(fast[3], slow.joints) and np.array_equal(fast[1], slow.frame)
 
 
-def test_parse_decimals_matches_float():
-    toks = [b"0", b"-0", b"1", b"-1.5", b"+2.25", b"3.", b".5", b"-0.000012345678",
-            b"123456789.123456", b"0.2181153", b"-3.785547"]
-    raw = b" ".join(toks)
-    a = np.frombuffer(raw, np.uint8)
-    starts, pos = [], 0
-    for t in toks:
-        starts.append(pos)
-        pos += len(t) + 1
-    s = np.asarray(starts)
-    e = s + np.asarray([len(t) for t in toks])
-    vals = parse_decimals(a, s, e)
-    assert [np.float64(v).tobytes() for v in vals] == [np.float64(float(t)).tobytes() for t in toks]
-    assert parse_decimals(a, s[:1], e[:1] + 2) is None     # "0 -" is not a number
+def test_exponents_and_signs_take_the_fast_path_with_float_semantics(tmp_path):
+    rng = np.random.default_rng(8)
+    xyz = synth.synth_body(2, rng)
+    lines = synth.skeleton_text(synth.frames_from_tracks(2, [("5", 0, xyz)])).split("\n")
+    lines[4] = "1.5E-3 -0 +2.25 " + " ".join(lines[4].split()[3:])
+    raw = "\n".join(lines).encode()
+    fast = _parse_fast(raw)
+    assert fast is not None
+    assert fast[3][0, 0].tolist() == [np.float32(1.5e-3), 0.0, 2.25]
+    assert np.signbit(fast[3][0, 0, 1])
+    lines[5] = "1-2 0.5 0.5 " + " ".join(lines[5].split()[3:])
+    assert _parse_fast("\n".join(lines).encode()) is None       # the slow path decides

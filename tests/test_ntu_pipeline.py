@@ -194,7 +194,8 @@ def test_motion_processor_properties():
     x = np.zeros((3, 300, 25, 2), np.float32)
     body = synth.synth_body(40, rng)
     c, s = np.cos(0.5), np.sin(0.5)                      # turned: shoulders have vz > 0
-    body[..., 0], body[..., 2] = c * body[..., 0] - s * body[..., 2], s * body[..., 0] + c * body[..., 2]
+    x0, z0 = body[..., 0].copy(), body[..., 2].copy()
+    body[..., 0], body[..., 2] = c * x0 - s * z0, s * x0 + c * z0
     x[:, 3:43, :, 0] = body.transpose(2, 0, 1)          # 3 leading empty frames
     out = motion_processor(x, 50)
     assert out.shape == (3, 50, 25, 2) and not out[..., 1].any()
@@ -223,7 +224,8 @@ def test_crop_resize_uses_valid_prefix():
     x = np.zeros((3, 300, 25, 2), np.float32)
     x[:, :80] = np.linspace(1, 2, 80, dtype=np.float32)[None, :, None, None]
     full = crop_resize(x, 64)
-    assert np.isclose(full[0, 0, 0, 0], 1.0 + (0.75 * 80 / 64 - 0.5) / 79, atol=1e-6) or full[0, 0, 0, 0] >= 1
+    # output frame 0 samples source position 0.5 * 80 / 64 - 0.5 = 0.125 (step 1/79)
+    assert np.isclose(full[0, 0, 0, 0], 1.0 + 0.125 / 79, atol=1e-6)
     assert full.shape == (3, 64, 25, 2) and full.min() >= 1 and full.max() <= 2
     centre = crop_resize(x, 64, ratio=0.5)
     assert centre.min() > full.min() and centre.max() < full.max()

@@ -140,11 +140,19 @@ def test_stopping_error_keeps_finished_chunks(tmp_path):
     make_raw(tmp_path / "raw", 2, actions=(1,))
     stems = sorted(p.stem for p in (tmp_path / "raw").glob("*.skeleton"))
     (tmp_path / "raw" / f"{stems[-1]}.skeleton").write_text("2\n1\n")
-    with pytest.raises(ZsbenchError, match=r"(?s)line 3: file ends early.*1 of 2 chunk\(s\) are complete"):
+    with pytest.raises(ZsbenchError,
+                       match=r"(?s)line 3: file ends early.*1 of 2 chunk\(s\) are complete"):
         prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(chunk_size=2),
                 log=lambda s: None)
     work = next((tmp_path / "out" / "ntu60").glob(".work-*"))
     assert [p.name for p in work.glob("*.json")] == ["chunk_00000.json"]
+    logs: list[str] = []
+    folder = prepare("ntu60", tmp_path / "raw", tmp_path / "out",
+                     quiet(chunk_size=2, on_error="skip"), log=logs.append)
+    assert "resuming: 1 of 2" in logs[0]                   # the finished chunk is reused
+    _, samples, m = load_store(folder)
+    assert len(samples["name"]) == 3 and m["report"]["skipped"] == {"error": 1}
+    assert "on_error=skip" in m["deviations"]
 
 
 def test_two_workers_give_the_same_store(tmp_path):
@@ -169,3 +177,15 @@ def test_plugin_import_is_cheap_and_registers_four_datasets():
                          env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, check=True)
     assert out.stdout.split("\n")[:3] == ["['ntu120', 'ntu60', 'pku_mmd', 'pku_mmd2']",
                                           "True", "False"]
+
+
+def test_out_may_name_the_dataset_folder_and_default_root(tmp_path, monkeypatch):
+    make_raw(tmp_path / "raw", 1, actions=(1,))
+    folder = prepare("ntu60", tmp_path / "raw", tmp_path / "data" / "ntu60", quiet(),
+                     log=lambda s: None)
+    assert folder == tmp_path / "data" / "ntu60" / "frames50"
+    assert len(load_dataset("ntu60", None, tmp_path / "data")) == 2
+    monkeypatch.delenv("ZSBENCH_DATA_ROOT", raising=False)
+    monkeypatch.delenv("ZSBENCH_DATA", raising=False)
+    monkeypatch.setenv("ZSBENCH_CACHE", str(tmp_path))
+    assert len(load_dataset("ntu60", None, None)) == 2      # <cache>/data is the default

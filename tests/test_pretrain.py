@@ -20,6 +20,16 @@ TINY = STGCNConfig(hidden_channels=4, out_dim=8)
 CFG = PretrainConfig(epochs=2, batch_size=16, lr=1e-3)
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP
+    oversubscription slows them down many times; restore the setting afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 class Spy(torch.nn.Module):
     """Wraps a tiny ST-GCN; records the sample markers of every training-mode batch."""
 
@@ -194,6 +204,14 @@ def test_selection_modes(dataset, fold, tmp_path):
     assert ctx.deviations == ["pretrain_selection=best_seen_test"]
     assert fs2.info["n_selection"] == len(fold.test_seen)
     assert len(fs2.info["selection_scores"]) == 2
+
+
+def test_empty_sample_set_gives_empty_features(dataset, fold, tmp_path):
+    zsl_only = Fold(name="zsl", dataset="tiny", split=fold.split, train=fold.train,
+                    test_seen=np.zeros(0, dtype=np.int64), test_unseen=fold.test_unseen)
+    fs = run(dataset, zsl_only, make_ctx(tmp_path / "cache"))
+    assert fs.test_seen.shape == (0, 8) and fs.logits["test_seen"].shape == (0, N_CLASSES)
+    assert run(dataset, zsl_only, make_ctx(tmp_path / "cache")).test_seen.shape == (0, 8)
 
 
 def test_load_pretrained_encoder_reproduces_features(dataset, fold, tmp_path):

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -317,3 +320,12 @@ def test_config_validation():
         SyntheticConfig(num_classes=40, sequences=200)
     assert load_synthetic.__name__ == "load_synthetic"
     assert dataset_mod._as_config({"num_classes": 12, "sequences": 360}).num_classes == 12
+
+
+def test_package_never_imports_torch():
+    code = ("import sys, zsbench_synthetic as s, zsbench_synthetic.plugin; "
+            "s.generate(s.SyntheticConfig(num_classes=10, sequences=60, frames=16)); "
+            "assert 'torch' not in sys.modules, 'torch imported'")
+    done = subprocess.run([sys.executable, "-c", code], env=dict(os.environ),
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr

@@ -33,11 +33,18 @@ def _columns(labels: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     return np.asarray([pos[int(c)] for c in labels], dtype=np.int64)
 
 
-def evaluate_fold(comp, fold: Fold, bank: ClassTexts, x_tr: np.ndarray, x_ts: np.ndarray,
-                  x_tu: np.ndarray, ctx: RunContext, settings: list[str],
-                  all_labels: np.ndarray) -> dict[str, Any]:
+def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: dict[str, np.ndarray],
+                  ctx: RunContext, settings: list[str], all_labels: np.ndarray) -> dict[str, Any]:
+    """``inputs`` maps ``train``/``test_seen``/``test_unseen`` (and ``support`` for one-shot
+    folds) to features or sequences aligned with the fold's index arrays."""
     kind = comp.method.inputs
-    y_tr, y_ts, y_tu = all_labels[fold.train], all_labels[fold.test_seen], all_labels[fold.test_unseen]
+    x_tr, x_ts, x_tu = inputs["train"], inputs["test_seen"], inputs["test_unseen"]
+    if "labels" in inputs:  # pre-split feature files bring their own sample sets
+        own: Any = inputs["labels"]
+        y_tr, y_ts, y_tu = own["train"], own["test_seen"], own["test_unseen"]
+    else:
+        y_tr, y_ts, y_tu = (all_labels[fold.train], all_labels[fold.test_seen],
+                            all_labels[fold.test_unseen])
     method = _new_method(comp)
     method.fit(train_view(x_tr, y_tr, bank, fold, kind), ctx)
     metrics: dict[str, float | None] = {m: None for m in
@@ -48,6 +55,10 @@ def evaluate_fold(comp, fold: Fold, bank: ClassTexts, x_tr: np.ndarray, x_ts: np
     if "zsl" in settings:
         cand = bank.subset(unseen)
         test = TestView(x=x_tu, kind=kind)
+        if "support" in inputs:
+            assert fold.support is not None
+            test.support_x, test.support_labels = inputs["support"], all_labels[fold.support]
+            details["support_samples"] = [int(i) for i in fold.support]
         scores = _check_scores(method.score(test, cand, ctx), len(y_tu), len(unseen), comp.method.name)
         target = _columns(y_tu, unseen)
         acc = top1_accuracy(scores.argmax(1), target)
@@ -105,6 +116,11 @@ def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx) -> tuple[float, floa
         raise ZsbenchError(f"fold {fold.name}: too few training samples to carve a validation problem")
     vm = _new_method(comp)
     sub = bank.subset(prob.val_seen)
+    # the validation fit gets its own context so its notes do not overwrite the fold's
+    import dataclasses
+
+    ctx = dataclasses.replace(ctx, details={}, deviations=list(ctx.deviations),
+                              fold_name=f"{ctx.fold_name} (gamma validation)")
     from .api import TrainView
 
     vm.fit(TrainView(x=x_tr[prob.train_idx], labels=y_tr[prob.train_idx], texts=sub,

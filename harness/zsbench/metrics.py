@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-#: gamma grid for calibrated stacking (in units of the score scale after standardisation)
-DEFAULT_GAMMAS = np.round(np.linspace(-1.0, 3.0, 81), 4)
+#: gamma grid for calibrated stacking, in units of per-row standard deviations of the
+#: scores (scores are standardised per sample first); gamma >= 0 only penalises seen classes
+DEFAULT_GAMMAS = np.round(np.linspace(0.0, 3.0, 61), 4)
 
 
 def top1_accuracy(pred: np.ndarray, target: np.ndarray) -> float:

@@ -246,9 +246,8 @@ def _run(encoder: "nn.Module", head: "nn.Module", dataset: SkeletonDataset, idx:
             f = encoder(_read(dataset, idx[start:start + batch_size], device))
             feats.append(f.float().cpu().numpy())
             logits.append(head(f).float().cpu().numpy())
-    dim, k = head.in_features, head.out_features
-    return (np.concatenate(feats) if feats else np.zeros((0, dim), np.float32),
-            np.concatenate(logits) if logits else np.zeros((0, k), np.float32))
+    return (np.concatenate(feats) if feats else np.zeros((0, head.in_features), np.float32),
+            np.concatenate(logits) if logits else np.zeros((0, head.out_features), np.float32))
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:
@@ -304,13 +303,14 @@ def _train(encoder_builder: Callable[[], "nn.Module"], dataset: SkeletonDataset,
             x = _read(dataset, batch, device)
             y = labels_t[batch].to(device)
             loss = loss_fn(head(encoder(x)), y)
-            if not torch.isfinite(loss):
-                raise ZsbenchError(f"pretraining {identity} diverged (loss {loss.item()}) at "
+            value = float(loss.item())
+            if not np.isfinite(value):
+                raise ZsbenchError(f"pretraining {identity} diverged (loss {value}) at "
                                    f"epoch {epoch + 1}; lower the learning rate")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            total, count = total + float(loss.item()) * len(batch), count + len(batch)
+            total, count = total + value * len(batch), count + len(batch)
         sched.step()
         history.append(total / max(count, 1))
         if cfg.selection != "last":
@@ -390,8 +390,8 @@ def load_pretrained_encoder(encoder_builder: Callable[[], "nn.Module"], features
     if fold is not None:
         check_trained_on(features.trained_on, fold)
     try:
-        state = torch.load(features.checkpoint, map_location=device, weights_only=True)
-        encoder = encoder_builder().to(device)
+        state = torch.load(features.checkpoint, map_location="cpu", weights_only=True)
+        encoder = encoder_builder().to(_resolve_device(device))
         encoder.load_state_dict(state["encoder"])
     except (OSError, KeyError, RuntimeError) as exc:
         raise ZsbenchError(f"cannot load pretrained encoder {features.checkpoint}: {exc}") from exc

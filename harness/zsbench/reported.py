@@ -40,7 +40,11 @@ def reported_for(comp: Any, dataset: str, folds: list[Any]) -> tuple[dict[str, f
         return {}, ""
     variant = getattr(comp.method_cfg, "variant", "default") or "default"
     rules = {f.sample_rule for f in folds} | {""}
-    hits = [r for r in rows if r.get("method") == comp.method.name and r.get("dataset") == dataset
+    from .splits import canonical_dataset
+
+    want = canonical_dataset(dataset) or dataset
+    hits = [r for r in rows if r.get("method") == comp.method.name
+            and (canonical_dataset(r.get("dataset", "")) or r.get("dataset")) == want
             and r.get("protocol") == comp.protocol.name and r.get("split") in sizes
             and r.get("variant", "default") == variant and r.get("sample_rule", "") in rules]
     if not hits:

@@ -76,20 +76,42 @@ def make_encoder_factory(plugins: PluginSet, comp: Components):
 
 
 def fold_inputs(comp: Components, dataset: SkeletonDataset, fold: Fold, ctx: RunContext,
-                factory) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, Any] | None]:
-    """Training/test inputs of a fold: pretrained features or raw sequences."""
+                factory) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+    """Inputs of a fold (pretrained features or raw sequences) for its sample sets:
+    ``train``, ``test_seen``, ``test_unseen`` and, for one-shot folds, ``support``."""
+    sets = {"train": fold.train, "test_seen": fold.test_seen, "test_unseen": fold.test_unseen}
+    if fold.support is not None and len(fold.support):
+        sets["support"] = fold.support
     if comp.method.inputs == "sequences":
-        return (np.asarray(dataset.data[fold.train]), np.asarray(dataset.data[fold.test_seen]),
-                np.asarray(dataset.data[fold.test_unseen]), None)
-    from .pretrain import pretrained_features
-
+        return {k: np.asarray(dataset.data[np.asarray(v)]) for k, v in sets.items()}, None
     assert comp.encoder is not None and comp.encoder_cfg is not None
+    if comp.encoder.precomputed:
+        if "support" in sets:
+            raise ZsbenchError("pre-extracted features cannot serve one-shot support samples")
+        feats, labels, info = comp.encoder.load()(comp.encoder_cfg, dataset, fold)
+        if labels is not None:
+            feats["labels"] = labels  # type: ignore[assignment]
+        return feats, info
+    from .pretrain import load_pretrained_encoder, pretrained_features
+
     identity = f"{comp.encoder.name}:{comp.encoder_cfg.model_dump_json()}"
     fs = pretrained_features(encoder_builder=lambda: factory(), encoder_identity=identity,
                              dataset=dataset, fold=fold, cfg=comp.pretrain_cfg, ctx=ctx)
+    out = {"train": fs.train, "test_seen": fs.test_seen, "test_unseen": fs.test_unseen}
+    if "support" in sets:
+        out["support"] = _encode(load_pretrained_encoder(lambda: factory(), fs, fold, ctx.device),
+                                 dataset, sets["support"], ctx.device)
     info = {"name": comp.encoder.name, "identity": identity, "fingerprint": fs.fingerprint,
             "trained_on": [int(c) for c in fs.trained_on], "from_cache": bool(fs.from_cache)}
-    return fs.train, fs.test_seen, fs.test_unseen, info
+    return out, info
+
+
+def _encode(encoder, dataset: SkeletonDataset, idx: np.ndarray, device: str) -> np.ndarray:
+    import torch
+
+    with torch.no_grad():
+        x = torch.as_tensor(np.asarray(dataset.data[np.asarray(idx)]), dtype=torch.float32)
+        return encoder(x.to(device)).cpu().numpy().astype(np.float32)
 
 
 def versions(plugins: PluginSet) -> dict[str, str]:
@@ -146,16 +168,17 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
                                  "protocol": comp.protocol.name})
         src = fold.data_source if fold.data_source is not None else dataset
         fold_bank = bank if src is dataset else build_text_bank(comp, src)
-        x_tr, x_ts, x_tu, enc_info = fold_inputs(comp, src, fold, ctx, factory)
-        result = evaluate_fold(comp, fold, fold_bank, x_tr, x_ts, x_tu, ctx, settings, src.labels)
+        inputs, enc_info = fold_inputs(comp, src, fold, ctx, factory)
+        result = evaluate_fold(comp, fold, fold_bank, inputs, ctx, settings, src.labels)
         for d in ctx.deviations:
             if d not in deviations:
                 deviations.append(d)
         fr = FoldRecord(name=fold.name, dataset=fold.dataset, split_id=fold.split.id,
                         sample_rule=fold.sample_rule, group=fold.group,
                         seen=[int(c) for c in fold.seen], unseen=[int(c) for c in fold.unseen],
-                        metrics=result["metrics"], n_train=len(fold.train),
-                        n_test_unseen=len(fold.test_unseen), n_test_seen=len(fold.test_seen),
+                        metrics=result["metrics"], n_train=len(inputs["train"]),
+                        n_test_unseen=len(inputs["test_unseen"]),
+                        n_test_seen=len(inputs["test_seen"]),
                         seconds=round(time.perf_counter() - t0, 3), gzsl_rule=result.get("gzsl_rule"),
                         details={**ctx.details, **result.get("details", {})}, encoder=enc_info)
         fold_records.append(fr)

@@ -78,7 +78,10 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
     method = plugins.methods.get(cfg.plugin)
     protocol = plugins.protocols.get(cfg.protocol)
     dataset = plugins.datasets.get(cfg.dataset or protocol.default_dataset)
-    if dataset.real and protocol.datasets and dataset.name not in protocol.datasets:
+    from .splits import canonical_dataset
+
+    if (dataset.real and protocol.datasets and canonical_dataset(dataset.name)
+            not in {canonical_dataset(d) for d in protocol.datasets}):
         raise ZsbenchError(
             f"protocol {protocol.name!r} is not defined on dataset {dataset.name!r}; it runs on "
             f"{', '.join(protocol.datasets)} and on the embedded benchmark 'synthetic'")

@@ -59,7 +59,7 @@ class DatasetSpec(Spec):
     real: bool = Field(default=True, description="False for generated data (embedded benchmark)")
     prepare: str | None = Field(
         default=None, description="lazy reference to a callable used by `zsbench data prepare`: "
-        "(raw: Path, out: Path, options: dict) -> Path")
+        "(name: str, raw: Path, out: Path, options: dict) -> Path")
     prepare_hint: str = ""
     run_defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
@@ -86,6 +86,9 @@ class SkeletonEncoderSpec(Spec):
 
     kind: Literal["skeleton_encoder"] = "skeleton_encoder"
     feature_dim: int = 256
+    precomputed: bool = Field(
+        default=False, description="serves pre-extracted features: impl is then "
+        "(config, dataset, fold) -> (features per set, labels per set or None, info)")
 
 
 class TextSourceSpec(Spec):

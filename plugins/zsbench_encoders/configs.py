@@ -36,6 +36,9 @@ class ShiftGCNConfig(PluginConfig):
                                description="temporal stride of units 1..10")
     num_person: int = Field(2, ge=1, description="M; data_bn spans M*V*C channels")
     stream: Stream = Field("joint", description="input stream computed from joint data")
+    shift_grad: Literal["official", "exact"] = Field(
+        "official", description="temporal-shift gradient: the CUDA op's 0.01*sign(g) rule, or "
+        "the exact gradient")
 
     @field_validator("widths")
     @classmethod
@@ -69,6 +72,7 @@ class ShiftGCNEnsembleConfig(PluginConfig):
     num_person: int = Field(2, ge=1)
     streams: list[Stream] = Field(default_factory=lambda: list(ALL_STREAMS))
     fuse: Literal["mean", "concat"] = "mean"
+    shift_grad: Literal["official", "exact"] = "official"
 
     @model_validator(mode="after")
     def _check(self) -> "ShiftGCNEnsembleConfig":
@@ -82,7 +86,8 @@ class ShiftGCNEnsembleConfig(PluginConfig):
     def stream_config(self, stream: str) -> ShiftGCNConfig:
         return ShiftGCNConfig(in_channels=self.in_channels, out_dim=self.out_dim,
                               widths=list(self.widths), strides=list(self.strides),
-                              num_person=self.num_person, stream=stream)
+                              num_person=self.num_person, stream=stream,
+                              shift_grad=self.shift_grad)
 
     @property
     def feature_dim(self) -> int:

@@ -24,15 +24,14 @@ SCORE_WEIGHTS: dict[str, float] = {"joint": 0.6, "bone": 0.6, "joint_motion": 0.
 class ShiftGCNEnsemble(nn.Module):
     """(N, C, T, 25, M) joint data -> (N, feature_dim) fused stream features."""
 
-    def __init__(self, config: ShiftGCNEnsembleConfig | None = None,
-                 shift_grad: str = "official") -> None:
+    def __init__(self, config: ShiftGCNEnsembleConfig | None = None) -> None:
         super().__init__()
         cfg = config or ShiftGCNEnsembleConfig()
         self.config = cfg
         self.feature_dim = cfg.feature_dim
         self.stream_names = list(cfg.streams)
         self.streams = nn.ModuleDict(
-            {s: ShiftGCN(cfg.stream_config(s), shift_grad=shift_grad) for s in cfg.streams})
+            {s: ShiftGCN(cfg.stream_config(s)) for s in cfg.streams})
 
     def stream_features(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-stream pooled features, in ``config.streams`` order."""

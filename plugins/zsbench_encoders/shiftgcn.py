@@ -1,7 +1,7 @@
 """Shift-GCN (Cheng et al., CVPR 2020) in pure PyTorch (encoders_shiftgcn.md §2).
 
-The official code uses a CUDA op for the learnable temporal shift; here it is a gather at
-``floor``/``floor + 1`` and a linear blend, with the op's semantics:
+The official code uses a CUDA op for the learnable temporal shift; here it is a two-tap
+linear blend of frames ``floor``/``floor + 1`` (as a depthwise conv), with the op's semantics:
 
 * output frame ``t`` of channel ``c`` samples the input at ``t·s + shift[c] (+ 0.5 when
   s > 1)``, zero outside the sequence; ``shift`` is initialised uniform in [-1, 1];
@@ -40,19 +40,37 @@ def spatial_shift_index(channels: int, direction: str, num_joints: int = NUM_JOI
     return (((i + sign * j) % num_joints) * channels + j).reshape(-1).astype(np.int64)
 
 
+class _Permute(torch.autograd.Function):
+    """``x.index_select(1, index)`` for a permutation; backward gathers with the inverse
+    (much cheaper on CPU than index_select's scatter-add backward)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, index: torch.Tensor, inverse: torch.Tensor
+                ) -> torch.Tensor:
+        ctx.save_for_backward(inverse)
+        return x.index_select(1, index)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:
+        (inverse,) = ctx.saved_tensors
+        return grad.index_select(1, inverse), None, None
+
+
 class SpatialShift(nn.Module):
     """Fixed channel-wise joint shift of a (..., V, C) tensor, as an index gather."""
 
     def __init__(self, channels: int, direction: str, num_joints: int = NUM_JOINTS) -> None:
         super().__init__()
         self.channels, self.num_joints = channels, num_joints
-        idx = torch.from_numpy(spatial_shift_index(channels, direction, num_joints))
-        self.register_buffer("index", idx, persistent=False)
+        idx = spatial_shift_index(channels, direction, num_joints)
+        self.register_buffer("index", torch.from_numpy(idx), persistent=False)
+        self.register_buffer("inverse", torch.from_numpy(np.argsort(idx)), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-2]
         flat = x.reshape(-1, self.num_joints * self.channels)
-        return flat.index_select(1, self.index).view(*lead, self.num_joints, self.channels)
+        out = _Permute.apply(flat, self.index, self.inverse)
+        return out.view(*lead, self.num_joints, self.channels)
 
 
 class _OfficialShiftGrad(torch.autograd.Function):
@@ -68,7 +86,13 @@ class _OfficialShiftGrad(torch.autograd.Function):
 
 
 class TemporalShift(nn.Module):
-    """Learnable per-channel fractional temporal shift with stride on (N, C, T, V)."""
+    """Learnable per-channel fractional temporal shift with stride on (N, C, T, V).
+
+    Since ``t·s`` is an integer, channel ``c`` reads frames ``t·s + k_c`` and ``+1`` with
+    ``k_c = floor(shift_c + offset)`` and blend weight ``a_c = shift_c + offset - k_c`` (the
+    op computes them from the shift alone too). The two taps are applied as one depthwise
+    (K x 1) convolution over the zero-padded sequence, K = max k - min k + 2.
+    """
 
     def __init__(self, channels: int, stride: int = 1, init_scale: float = 1.0,
                  shift_grad: str = "official") -> None:
@@ -78,29 +102,33 @@ class TemporalShift(nn.Module):
         self.channels, self.stride, self.shift_grad = channels, stride, shift_grad
         self.shift = nn.Parameter(torch.empty(channels).uniform_(-init_scale, init_scale))
 
-    def positions(self, t_in: int) -> torch.Tensor:
-        """(C, T_out) sampling positions ``t·s + shift[c] (+0.5 if s > 1)``."""
+    def taps(self) -> tuple[torch.Tensor, int]:
+        """(C, K) blend weights and the offset ``k_min`` of tap 0."""
         shift = _OfficialShiftGrad.apply(self.shift) if self.shift_grad == "official" else self.shift
-        t_out = (t_in - 1) // self.stride + 1
-        base = torch.arange(t_out, device=shift.device, dtype=shift.dtype) * self.stride
-        offset = 0.5 if self.stride > 1 else 0.0
-        return base[None, :] + shift[:, None] + offset
+        p = shift + (0.5 if self.stride > 1 else 0.0)
+        k = torch.floor(p.detach())
+        frac = p - k  # carries the gradient to the shift
+        k = k.long()
+        k_min = int(k.min())
+        rel = (k - k_min)[:, None]
+        j = torch.arange(int(k.max()) - k_min + 2, device=k.device)[None, :]
+        w = (1 - frac)[:, None] * (j == rel) + frac[:, None] * (j == rel + 1)
+        return w, k_min
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, c, t, v = x.shape
         if c != self.channels:
             raise ZsbenchError(f"TemporalShift built for {self.channels} channels, got {c}")
-        p = self.positions(t).to(x.dtype)
-        lo = torch.floor(p)
-        frac = p - lo  # carries the gradient to the shift
-        i0 = lo.long()
-        i1 = i0 + 1
-        w0 = (1 - frac) * ((i0 >= 0) & (i0 < t)).to(x.dtype)
-        w1 = frac * ((i1 >= 0) & (i1 < t)).to(x.dtype)
-        t_out = p.shape[1]
-        g0 = x.gather(2, i0.clamp(0, t - 1)[None, :, :, None].expand(n, c, t_out, v))
-        g1 = x.gather(2, i1.clamp(0, t - 1)[None, :, :, None].expand(n, c, t_out, v))
-        return g0 * w0[None, :, :, None] + g1 * w1[None, :, :, None]
+        w, k_min = self.taps()
+        taps = w.shape[1]
+        t_out = (t - 1) // self.stride + 1
+        span = self.stride * (t_out - 1) + taps  # input frames k_min .. k_min + span - 1
+        left, right = max(0, -k_min), max(0, k_min + span - t)
+        xp = nn.functional.pad(x, (0, 0, left, right)) if left or right else x
+        start = k_min + left
+        xp = xp[:, :, start:start + span]
+        return nn.functional.conv2d(xp, w.to(x.dtype).view(c, 1, taps, 1),
+                                    stride=(self.stride, 1), groups=c)
 
 
 def _conv_init(conv: nn.Conv2d) -> None:
@@ -194,7 +222,7 @@ class ShiftGCN(nn.Module):
     ``forward``, so every stream's encoder is a function of the same joint data.
     """
 
-    def __init__(self, config: ShiftGCNConfig | None = None, shift_grad: str = "official") -> None:
+    def __init__(self, config: ShiftGCNConfig | None = None) -> None:
         super().__init__()
         cfg = config or ShiftGCNConfig()
         self.config = cfg
@@ -205,7 +233,7 @@ class ShiftGCN(nn.Module):
         units = []
         c_in = cfg.in_channels
         for i, (c_out, s) in enumerate(zip(widths, cfg.strides)):
-            units.append(ShiftGCNUnit(c_in, c_out, s, residual=i > 0, shift_grad=shift_grad))
+            units.append(ShiftGCNUnit(c_in, c_out, s, residual=i > 0, shift_grad=cfg.shift_grad))
             c_in = c_out
         self.units = nn.ModuleList(units)
 

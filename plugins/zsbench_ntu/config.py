@@ -95,6 +95,6 @@ class PrepareOptions(PluginConfig):
     label_dir: str | None = None
     split_dir: str | None = None
     workers: int = Field(0, ge=0, description="worker processes (0 = one per CPU, at most 8)")
-    chunk_size: int = Field(512, ge=1, le=100000)
+    chunk_size: int = Field(256, ge=1, le=100000)
     progress: bool = True
     keep_work: bool = Field(False, description="keep the chunk folder after committing")

@@ -15,7 +15,7 @@ from zsbench.api import SkeletonDataset, ZsbenchError
 
 from .config import DATASETS, DatasetConfig, DatasetInfo
 from .rules import class_names, partitions
-from .store import StoreMissing, default_data_root, load_store, store_dir
+from .store import StoreMissing, dataset_dir, default_data_root, load_store, store_dir
 
 RAW_HINT = {"ntu": "nturgb+d_skeletons", "pku": "PKU-MMD"}
 FORM_DEFAULT_DIR = {"ctrgcn_npz": "ctrgcn", "smie_npy": "frame50", "pyskl": "pyskl"}
@@ -29,8 +29,9 @@ def prepare_command(info: DatasetInfo, root: Path, frames: int) -> str:
 
 
 def _missing_message(info: DatasetInfo, root: Path, frames: int, looked: Path) -> str:
-    others = sorted(p.name for p in (root / info.name).glob("frames*")
-                    if (p / "manifest.json").is_file()) if (root / info.name).is_dir() else []
+    base = looked.parent
+    others = sorted(p.name for p in base.glob("frames*")
+                    if (p / "manifest.json").is_file()) if base.is_dir() else []
     msg = (f"{info.title} is not prepared for {frames} frames: no store at {looked} "
            f"(manifest.json missing).\nPrepare it from the raw files with:\n  "
            f"{prepare_command(info, root, frames)}")
@@ -43,10 +44,12 @@ def _missing_message(info: DatasetInfo, root: Path, frames: int, looked: Path) -
 
 
 def _source_path(info: DatasetInfo, cfg: DatasetConfig, root: Path) -> Path:
-    base = Path(cfg.path).expanduser() if cfg.path else root / info.name / FORM_DEFAULT_DIR[cfg.form]
+    base = Path(cfg.path).expanduser() if cfg.path else \
+        dataset_dir(root, info.name) / FORM_DEFAULT_DIR[cfg.form]
     bench = cfg.benchmark or "xsub"
     if bench not in info.benchmarks:
-        raise ZsbenchError(f"{info.title} has no benchmark {bench!r} (has {', '.join(info.benchmarks)})")
+        raise ZsbenchError(f"{info.title} has no benchmark {bench!r} "
+                           f"(has {', '.join(info.benchmarks)})")
     if cfg.form == "ctrgcn_npz":
         from .forms import CTRGCN_FILES
 
@@ -69,7 +72,8 @@ def _source_path(info: DatasetInfo, cfg: DatasetConfig, root: Path) -> Path:
         f"raw files instead:\n  {prepare_command(info, root, cfg.frames)}")
 
 
-def load_dataset(name: str, config: DatasetConfig | None, data_root: Path | str | None) -> SkeletonDataset:
+def load_dataset(name: str, config: DatasetConfig | dict | None,
+                 data_root: Path | str | None) -> SkeletonDataset:
     info = DATASETS[name]
     cfg = config if isinstance(config, DatasetConfig) else DatasetConfig.model_validate(config or {})
     root = Path(data_root).expanduser() if data_root else default_data_root()
@@ -81,7 +85,7 @@ def load_dataset(name: str, config: DatasetConfig | None, data_root: Path | str 
             raise ZsbenchError(_missing_message(info, root, cfg.frames, folder)) from None
     else:
         src = _source_path(info, cfg, root)
-        cache = Path(cfg.cache).expanduser() if cfg.cache else root / name / "imported"
+        cache = Path(cfg.cache).expanduser() if cfg.cache else dataset_dir(root, name) / "imported"
         bench = cfg.benchmark or "xsub"
         if cfg.form == "ctrgcn_npz":
             from .forms import convert_ctrgcn
@@ -89,7 +93,8 @@ def load_dataset(name: str, config: DatasetConfig | None, data_root: Path | str 
             folder = convert_ctrgcn(info, src, bench, cfg.frames, cache)
         elif cfg.form == "smie_npy":
             if cfg.frames != 50:
-                raise ZsbenchError(f"form=smie_npy holds 50-frame arrays; set frames=50 (got {cfg.frames})")
+                raise ZsbenchError("form=smie_npy holds 50-frame arrays; set frames=50 "
+                                   f"(got {cfg.frames})")
             from .forms import convert_smie
 
             folder = convert_smie(info, src, bench, cache)
@@ -104,7 +109,8 @@ def load_dataset(name: str, config: DatasetConfig | None, data_root: Path | str 
 def build_dataset(info: DatasetInfo, data: np.ndarray, samples: dict[str, np.ndarray],
                   manifest: dict) -> SkeletonDataset:
     if manifest.get("dataset") != info.name:
-        raise ZsbenchError(f"store of {manifest.get('dataset')!r} found where {info.name!r} was expected")
+        raise ZsbenchError(f"store of {manifest.get('dataset')!r} found where {info.name!r} "
+                           "was expected")
     parts, _ = partitions(info, samples)
     meta_cols = ("subject", "camera", "setup", "replication", "video", "row", "length")
     meta = {c: np.asarray(samples[c], dtype=np.int64) for c in meta_cols if c in samples}

@@ -27,7 +27,7 @@ from .config import DatasetInfo
 from .names import is_ntu_stem, parse_ntu_stem, parse_pku_clip
 from .resample import crop_resize
 from .safe_pickle import safe_load
-from .store import StoreMissing, StoreWriter, load_store, new_hasher, read_manifest
+from .store import StoreMissing, StoreWriter, new_hasher, read_manifest
 
 CTRGCN_FILES = {
     "ntu60": {"xsub": ["NTU60_CS.npz"], "xview": ["NTU60_CV.npz"]},
@@ -82,7 +82,8 @@ def npz_member(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype, zipfile
         raise ZsbenchError(f"{path}: member {member} is not a .npy array ({exc})") from exc
     if dtype.hasobject or fortran:
         zf.close()
-        raise ZsbenchError(f"{path}: {member} holds {'objects' if dtype.hasobject else 'a Fortran-order array'}; refused")
+        what = "objects" if dtype.hasobject else "a Fortran-order array"
+        raise ZsbenchError(f"{path}: {member} holds {what}; refused")
     return tuple(shape), dtype, zf, fh
 
 
@@ -95,7 +96,8 @@ def iter_rows(path: Path, key: str, block: int = BLOCK) -> Iterator[np.ndarray]:
             k = min(block, shape[0] - done)
             buf = fh.read(k * row_bytes)
             if len(buf) != k * row_bytes:
-                raise ZsbenchError(f"{path}: {key} ends after {done} of {shape[0]} rows (truncated file)")
+                raise ZsbenchError(f"{path}: {key} ends after {done} of {shape[0]} rows "
+                                   "(truncated file)")
             yield np.frombuffer(buf, dtype=dtype).reshape((k,) + shape[1:])
             done += k
     finally:
@@ -169,9 +171,9 @@ def convert_ctrgcn(info: DatasetInfo, npz: Path, bench: str, frames: int, cache:
         labels = np.concatenate([p[2] for p in parts])
         train = np.concatenate([np.full(p[1][0], p[0] == "train") for p in parts])
         samples = {"label": labels, f"train_{bench}": train}
+        resample = "crop_resize" if frames != src_frames else "none"
         return writer.commit(samples, _manifest(info, "ctrgcn_npz", [npz], frames, labels,
-                                                key, {"benchmark": bench, "resample":
-                                                      "crop_resize" if frames != src_frames else "none"}))
+                                                key, {"benchmark": bench, "resample": resample}))
     except BaseException:
         writer.abort()
         raise
@@ -222,7 +224,8 @@ def convert_smie(info: DatasetInfo, folder: Path, bench: str, cache: Path) -> Pa
                                "(N, 3, 50, 25, 2)")
         n, lab = read_label_pickle(folder / f"{part}_label.pkl")
         if len(n) != len(x):
-            raise ZsbenchError(f"{folder / f'{part}_label.pkl'}: {len(n)} samples, the array has {len(x)}")
+            raise ZsbenchError(f"{folder / f'{part}_label.pkl'}: {len(n)} samples, the array "
+                               f"has {len(x)}")
         arrays.append(x)
         names += n
         labels += lab

@@ -23,7 +23,7 @@ JOINT_FIELDS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientat
 BODY_FIELDS = 10
 _RECORD_TOKENS = 1 + BODY_FIELDS + len(JOINT_FIELDS) * JOINTS  # body line + J line + joints
 _ALLOWED = b"0123456789.-+eE \t\r\n"
-_XYZ_OFFSETS = (BODY_FIELDS + 1 + 12 * np.arange(JOINTS)[:, None] + np.arange(3)[None, :]).ravel()
+_X_OFFSETS = BODY_FIELDS + 1 + 12 * np.arange(JOINTS)          # x token of each joint line
 
 
 class RawFormatError(ZsbenchError):
@@ -82,27 +82,24 @@ def _parse_fast(raw: bytes):
     starts = np.empty(len(a), dtype=bool)
     starts[0] = not ws[0]
     np.less(ws[1:], ws[:-1], out=starts[1:])
-    ends = np.empty(len(a), dtype=bool)
-    ends[-1] = not ws[-1]
-    np.less(ws[:-1], ws[1:], out=ends[:-1])
     ts = np.flatnonzero(starts)
-    te = np.flatnonzero(ends) + 1
     n = len(ts)
+    ts = np.append(ts, len(a))        # sentinel: token k spans raw[ts[k]:ts[k + 1]]
     rec_pos: list[int] = []
     rec_frame: list[int] = []
     try:
-        num_frames = int(raw[ts[0]:te[0]])
+        num_frames = int(raw[ts[0]:ts[1]])
         if num_frames < 0:
             return None
         pos = 1
         for f in range(num_frames):
-            bodies = int(raw[ts[pos]:te[pos]])
+            bodies = int(raw[ts[pos]:ts[pos + 1]])
             pos += 1
             if bodies < 0:
                 return None
             for _ in range(bodies):
                 k = pos + BODY_FIELDS
-                if int(raw[ts[k]:te[k]]) != JOINTS:
+                if int(raw[ts[k]:ts[k + 1]]) != JOINTS:
                     return None
                 rec_pos.append(pos)
                 rec_frame.append(f)
@@ -112,87 +109,59 @@ def _parse_fast(raw: bytes):
     if pos != n:
         return None
     frames = np.asarray(rec_frame, dtype=np.int64)
-    if not _line_counts_match(a, starts, num_frames, frames):
+    if not _lines_aligned(a, ts, num_frames, frames):
         return None
     nrec = len(rec_pos)
     if nrec:
-        idx = (np.asarray(rec_pos, dtype=np.int64)[:, None] + _XYZ_OFFSETS[None, :]).ravel()
-        vals = parse_decimals(a, ts[idx], te[idx])
+        vals = _xyz_values(a, ts, np.asarray(rec_pos, dtype=np.int64))
         if vals is None:
             return None
         joints = vals.astype(np.float32).reshape(nrec, JOINTS, 3)
     else:
         joints = np.zeros((0, JOINTS, 3), dtype=np.float32)
-    ids = [raw[ts[p]:te[p]].decode("ascii") for p in rec_pos]
+    ids = [raw[ts[p]:ts[p + 1]].rstrip().decode("ascii") for p in rec_pos]
     return num_frames, frames, ids, joints
 
 
-_POW10 = 10.0 ** np.arange(23)
+def _xyz_values(a: np.ndarray, ts: np.ndarray, rec_pos: np.ndarray) -> np.ndarray | None:
+    """x, y, z of every joint line as float64 (``float()`` semantics), or None.
 
-
-def parse_decimals(a: np.ndarray, s: np.ndarray, e: np.ndarray) -> np.ndarray | None:
-    """Convert the plain decimal tokens ``a[s[i]:e[i]]`` (optional sign, digits, at most
-    one '.', at most 15 digits) to float64, exactly as ``float()`` would: the digits form an
-    exact integer mantissa and one IEEE division by an exact power of ten rounds correctly.
-    Returns None if any token is outside that form (the caller falls back)."""
-    if len(s) == 0:
-        return np.zeros(0, dtype=np.float64)
-    n = e - s
-    width = int(n.max())
-    if width > 17:
+    The bytes from each joint line's x token up to its depthX token (x, y, z and their
+    separators; the line structure was checked before) are gathered into one compact
+    buffer, split once and converted with ``float``.
+    """
+    first = (rec_pos[:, None] + _X_OFFSETS[None, :]).ravel()      # token index of each x
+    start, stop = ts[first], ts[first + 3]
+    lengths = stop - start
+    offsets = np.repeat(start - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
+    buf = a[offsets + np.arange(int(lengths.sum()))].tobytes()
+    try:
+        return np.fromiter(map(float, buf.split()), dtype=np.float64, count=3 * len(first))
+    except ValueError:
         return None
-    cols = np.arange(width)
-    chars = a[np.minimum(s[None, :] + cols[:, None], len(a) - 1)]  # (width, N)
-    valid = cols[:, None] < n[None, :]
-    first = chars[0]
-    neg = first == 45
-    signed = neg | (first == 43)
-    mant = np.zeros(len(s), dtype=np.int64)
-    ndig = np.zeros(len(s), dtype=np.int64)
-    nfrac = np.zeros(len(s), dtype=np.int64)
-    dot = np.zeros(len(s), dtype=bool)
-    for k in range(width):
-        c, v = chars[k], valid[k]
-        isd = v & (c >= 48) & (c <= 57)
-        isdot = v & (c == 46)
-        bad = v & ~isd & ~isdot
-        if k == 0:
-            bad &= ~signed
-        if bad.any() or (isdot & dot).any():
-            return None
-        mant = np.where(isd, mant * 10 + (c.astype(np.int64) - 48), mant)
-        ndig += isd
-        nfrac += isd & dot
-        dot |= isdot
-    if (ndig == 0).any() or (ndig > 15).any():
-        return None
-    out = mant / _POW10[nfrac]
-    out[neg] *= -1.0
-    return out
 
 
-def _line_counts_match(a: np.ndarray, starts: np.ndarray, num_frames: int,
-                       frames: np.ndarray) -> bool:
-    """True when every line holds exactly the tokens the grammar puts there."""
-    line_start = np.concatenate(([0], np.flatnonzero(a[:-1] == 10) + 1))
-    counts = np.add.reduceat(starts, line_start, dtype=np.int64)
-    last = len(counts)
-    while last and counts[last - 1] == 0:
-        last -= 1
-    counts = counts[:last]
+def _lines_aligned(a: np.ndarray, ts: np.ndarray, num_frames: int, frames: np.ndarray) -> bool:
+    """True when every line holds exactly the tokens the grammar puts there: the first
+    token of each expected line sits exactly at the start of a line, and nothing but
+    blank lines follows the last one."""
     nrec = len(frames)
     per_frame = np.bincount(frames, minlength=num_frames) if nrec else np.zeros(num_frames, int)
     before = np.concatenate(([0], np.cumsum(per_frame)[:-1])) if num_frames else per_frame
     total = 1 + num_frames + 27 * nrec
-    if len(counts) != total:
-        return False
-    expected = np.full(total, 12, dtype=np.int64)
-    expected[0] = 1
-    expected[1 + np.arange(num_frames) + 27 * before] = 1
+    counts = np.full(total, 12, dtype=np.int64)
+    counts[0] = 1
+    counts[1 + np.arange(num_frames) + 27 * before] = 1
     body_line = 2 + frames + 27 * np.arange(nrec)
-    expected[body_line] = BODY_FIELDS
-    expected[body_line + 1] = 1
-    return bool(np.array_equal(counts, expected))
+    counts[body_line] = BODY_FIELDS
+    counts[body_line + 1] = 1
+    first_token = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    line_start = np.concatenate(([0], np.flatnonzero(a[:-1] == 10) + 1))
+    if len(line_start) < total:
+        return False
+    if len(line_start) > total and ts[len(ts) - 2] >= line_start[total]:
+        return False
+    return bool(np.array_equal(ts[first_token], line_start[:total]))
 
 
 def _parse_slow(raw: bytes, path: str, keep_truncated: bool) -> ParsedSkeleton:
@@ -236,7 +205,8 @@ def _parse_slow(raw: bytes, path: str, keep_truncated: bool) -> ParsedSkeleton:
         try:
             value = int(toks[0])
         except ValueError:
-            raise RawFormatError(path, i + 1, f"expected {what} (an integer), got {toks[0]!r}") from None
+            raise RawFormatError(path, i + 1,
+                                 f"expected {what} (an integer), got {toks[0]!r}") from None
         if value < 0:
             raise RawFormatError(path, i + 1, f"expected {what} (>= 0), got {value}")
         return value

@@ -12,6 +12,7 @@ import json
 import multiprocessing
 import os
 import shutil
+import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any, Callable
@@ -31,8 +32,9 @@ _DEFAULT_RESAMPLE = {"ntu": {50: "motion", 64: "crop_resize", 300: "none"},
 
 
 def parse_options(options: dict[str, Any] | None) -> PrepareOptions:
+    options = {k: v for k, v in (options or {}).items() if v is not None}
     try:
-        return PrepareOptions(**(options or {}))
+        return PrepareOptions(**options)
     except ValidationError as exc:
         lines = []
         for err in exc.errors():
@@ -90,7 +92,9 @@ def _digest(obj: Any) -> str:
     return h.hexdigest()
 
 
-def _load_done(work: Path, index: int, inputs: str) -> dict | None:
+def _load_done(work: Path, index: int, inputs: str, on_error: str) -> dict | None:
+    """A committed chunk with the same inputs (one that skipped malformed files is
+    redone when the run now stops on them)."""
     npy, js = chunks.chunk_paths(work, index)
     if not (npy.is_file() and js.is_file()):
         return None
@@ -98,7 +102,11 @@ def _load_done(work: Path, index: int, inputs: str) -> dict | None:
         summary = json.loads(js.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return None
-    return summary if summary.get("inputs") == inputs else None
+    if summary.get("inputs") != inputs:
+        return None
+    if on_error == "stop" and any(sk["reason"] == "error" for sk in summary["skipped"]):
+        return None
+    return summary
 
 
 def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | None,
@@ -130,14 +138,16 @@ def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | No
         keys = [[it[0]] + it[3:7] for it in items]
         payload = [it[:5] for it in items]
     target = store_dir(out, name, opts.frames)
-    work = out / name / f".work-frames{opts.frames}-{_digest([resolved, __version__])[:12]}"
+    base = target.parent
+    content = {k: v for k, v in resolved.items() if k not in ("on_error", "deviations")}
+    work = base / f".work-frames{opts.frames}-{_digest([content, __version__])[:12]}"
     work.mkdir(parents=True, exist_ok=True)
     size = opts.chunk_size
     starts = list(range(0, len(items), size))
     tasks = [{"index": i, "items": payload[s: s + size], "inputs": _digest(keys[s: s + size]),
               "options": resolved, "work": str(work)} for i, s in enumerate(starts)]
     done = {t["index"]: d for t in tasks
-            if (d := _load_done(work, t["index"], t["inputs"])) is not None}
+            if (d := _load_done(work, t["index"], t["inputs"], opts.on_error)) is not None}
     pending = [t for t in tasks if t["index"] not in done]
     if done:
         log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
@@ -156,8 +166,10 @@ def _run(pending: list[dict], done: dict[int, dict], opts: PrepareOptions, total
     from tqdm import tqdm
 
     unit = "file" if info.family == "ntu" else "video"
+    setting = os.environ.get("ZSBENCH_PROGRESS", "")
+    show = opts.progress and setting != "0" and (setting == "1" or sys.stderr.isatty())
     bar = tqdm(total=total, initial=initial, unit=unit, desc=f"prepare {info.name}",
-               disable=not opts.progress, dynamic_ncols=True)
+               disable=not show, dynamic_ncols=True)
 
     total_chunks = len(done) + len(pending)
 

@@ -33,7 +33,8 @@ def load_annotations(path: Path) -> tuple[list[dict], dict[str, list[str]], int]
     obj = safe_load(path, allow_numpy=True)
     if isinstance(obj, dict):
         if "annotations" not in obj or not isinstance(obj["annotations"], list):
-            raise ZsbenchError(f"{path}: a dict without an 'annotations' list (keys: {sorted(map(str, obj))})")
+            raise ZsbenchError(f"{path}: a dict without an 'annotations' list "
+                               f"(keys: {sorted(map(str, obj))})")
         split = obj.get("split", {}) or {}
         if not isinstance(split, dict) or not all(
                 isinstance(k, str) and isinstance(v, list) and all(isinstance(x, str) for x in v)

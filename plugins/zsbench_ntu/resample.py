@@ -46,13 +46,13 @@ def motion_processor(x: np.ndarray, out_len: int,
     if count == 0:
         raise SampleSkipped("zero_length", f"{name}: body slot 0 is empty in every frame "
                             "(no valid frame to resample)")
-    rel = x - x[:, :, 20:21, :]
     if window == "reference":
-        part = rel[:, :count]
+        part = x[:, :count]
     else:
         idx = np.flatnonzero(valid)
-        part = rel[:, idx[0]: idx[-1] + 1]
-    res = resize_time(part, out_len).astype(np.float64)
+        part = x[:, idx[0]: idx[-1] + 1]
+    rel = part - part[:, :, 20:21, :]          # per frame and body, relative to joint 20
+    res = resize_time(rel, out_len).astype(np.float64)
     vx = res[0, :, 8, :] - res[0, :, 4, :]          # (T', M)
     vz = res[2, :, 8, :] - res[2, :, 4, :]
     norm = np.sqrt(vx * vx + vz * vz)

@@ -40,7 +40,8 @@ def ntu_rule_partitions(info: DatasetInfo, samples: dict[str, np.ndarray]) -> di
     return out
 
 
-def partitions(info: DatasetInfo, samples: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+def partitions(info: DatasetInfo, samples: dict[str, np.ndarray]
+               ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Stored ``train_<bench>`` columns win (PKU split files, PYSKL split lists, a CTR-GCN
     file's own parts); NTU benchmarks without one are computed from the rules. Also returns
     the number of samples where a stored column disagrees with the NTU rule."""

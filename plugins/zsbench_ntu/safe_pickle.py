@@ -31,6 +31,10 @@ import numpy as np
 from zsbench.api import ZsbenchError
 
 
+class Refused(pickle.UnpicklingError):
+    """The pickle asks for something that is not plain data."""
+
+
 class _NdarrayToken:
     """Stands for ``numpy.ndarray`` inside a pickle; deliberately not callable."""
 
@@ -48,26 +52,26 @@ def _numpy_attr(module: str, name: str) -> Any:
 
 def _check_dtype(dt: Any) -> np.dtype:
     if not isinstance(dt, np.dtype):
-        raise pickle.UnpicklingError(f"expected a numpy dtype, got {type(dt).__name__}")
+        raise Refused(f"expected a numpy dtype, got {type(dt).__name__}")
     if dt.hasobject or dt.kind in "OV":
-        raise pickle.UnpicklingError(f"numpy dtype {dt} holds Python objects or structured fields")
+        raise Refused(f"numpy dtype {dt} holds Python objects or structured fields")
     return dt
 
 
 def _safe_dtype(spec: Any, align: bool = False, copy: bool = False) -> np.dtype:
     if not isinstance(spec, str):
-        raise pickle.UnpicklingError(f"numpy dtype from {type(spec).__name__} refused")
+        raise Refused(f"numpy dtype from {type(spec).__name__} refused")
     dt = np.dtype(spec, align=bool(align), copy=bool(copy))
     if dt.kind in "OV":
-        raise pickle.UnpicklingError(f"numpy dtype {spec!r} (object/structured) refused")
+        raise Refused(f"numpy dtype {spec!r} (object/structured) refused")
     return dt
 
 
 def _safe_reconstruct(subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
     if subtype is not _NDARRAY:
-        raise pickle.UnpicklingError("array reconstruction with a type other than numpy.ndarray")
+        raise Refused("array reconstruction with a type other than numpy.ndarray")
     if not isinstance(typecode, (bytes, str)):
-        raise pickle.UnpicklingError("malformed numpy array reconstruction")
+        raise Refused("malformed numpy array reconstruction")
     real = _numpy_attr("numpy._core.multiarray" if hasattr(np, "_core") else
                        "numpy.core.multiarray", "_reconstruct")
     return real(np.ndarray, (0,), b"b")
@@ -76,7 +80,7 @@ def _safe_reconstruct(subtype: Any, shape: Any, typecode: Any) -> np.ndarray:
 def _safe_scalar(dtype: Any, data: Any = None) -> Any:
     _check_dtype(dtype)
     if not isinstance(data, bytes):
-        raise pickle.UnpicklingError("numpy scalar without a byte buffer")
+        raise Refused("numpy scalar without a byte buffer")
     real = _numpy_attr("numpy.core.multiarray", "scalar")
     return real(dtype, data)
 
@@ -84,14 +88,14 @@ def _safe_scalar(dtype: Any, data: Any = None) -> Any:
 def _safe_frombuffer(buf: Any, dtype: Any, shape: Any, order: Any) -> np.ndarray:
     _check_dtype(dtype)
     if not isinstance(buf, (bytes, bytearray, memoryview, pickle.PickleBuffer)):
-        raise pickle.UnpicklingError("numpy buffer of an unexpected type")
+        raise Refused("numpy buffer of an unexpected type")
     real = _numpy_attr("numpy.core.numeric", "_frombuffer")
     return np.array(real(buf, dtype, shape, order))
 
 
 def _safe_encode(obj: Any, encoding: str = "utf-8") -> bytes:
     if not isinstance(obj, str) or encoding.lower().replace("-", "") != "latin1":
-        raise pickle.UnpicklingError("_codecs.encode used for something other than bytes")
+        raise Refused("_codecs.encode used for something other than bytes")
     return obj.encode("latin-1")
 
 
@@ -122,18 +126,18 @@ class RestrictedUnpickler(pickle.Unpickler):
             return _NUMPY_GLOBALS[(module, name)]
         allowed = "containers, str, bytes, numbers, bool, None" + (
             " and numpy arrays" if self.allow_numpy else "")
-        raise pickle.UnpicklingError(
+        raise Refused(
             f"it references {module}.{name}; only plain data ({allowed}) is accepted")
 
     def persistent_load(self, pid: Any) -> Any:
-        raise pickle.UnpicklingError("persistent references are not accepted")
+        raise Refused("persistent references are not accepted")
 
 
 _PLAIN = (str, bytes, bytearray, int, float, complex, bool, type(None))
 
 
 def check_plain(obj: Any, allow_numpy: bool) -> None:
-    """Raise ``pickle.UnpicklingError`` unless ``obj`` is plain data (see module doc)."""
+    """Raise ``Refused`` unless ``obj`` is plain data (see module doc)."""
     stack, seen = [obj], set()
     while stack:
         o = stack.pop()
@@ -153,17 +157,18 @@ def check_plain(obj: Any, allow_numpy: bool) -> None:
         elif allow_numpy and isinstance(o, np.generic) and not isinstance(o, np.void):
             _check_dtype(o.dtype)
         else:
-            raise pickle.UnpicklingError(f"unexpected object of type {t.__module__}.{t.__name__}")
+            raise Refused(f"unexpected object of type {t.__module__}.{t.__name__}")
 
 
 def safe_loads(data: bytes, where: str = "pickle", allow_numpy: bool = False) -> Any:
     try:
         obj = RestrictedUnpickler(io.BytesIO(data), allow_numpy=allow_numpy).load()
         check_plain(obj, allow_numpy)
-    except pickle.UnpicklingError as exc:
+    except Refused as exc:
         raise ZsbenchError(f"{where}: refused to load this pickle: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError,
-            MemoryError, OverflowError, RecursionError, UnicodeDecodeError) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
+            IndexError, KeyError, MemoryError, OverflowError, RecursionError,
+            UnicodeDecodeError) as exc:
         raise ZsbenchError(f"{where}: not a readable pickle of plain data "
                            f"({type(exc).__name__}: {exc})") from None
     return obj

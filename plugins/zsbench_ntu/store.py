@@ -30,13 +30,24 @@ MANIFEST_FILE = "manifest.json"
 
 
 def default_data_root() -> Path:
-    """``$ZSBENCH_DATA_ROOT`` (or ``$ZSBENCH_DATA``), else ``~/.cache/zsbench/data``."""
+    """``$ZSBENCH_DATA_ROOT`` (or ``$ZSBENCH_DATA``), else ``<cache>/data`` where the
+    cache is ``$ZSBENCH_CACHE`` or ``~/.cache/zsbench`` (the harness's cache folder)."""
     env = os.environ.get("ZSBENCH_DATA_ROOT") or os.environ.get("ZSBENCH_DATA")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "zsbench" / "data"
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("ZSBENCH_CACHE")
+    return (Path(cache).expanduser() if cache else Path.home() / ".cache" / "zsbench") / "data"
+
+
+def dataset_dir(root: Path, name: str) -> Path:
+    """``<root>/<name>``; a ``root`` that already ends in the dataset's name (as
+    ``zsbench data prepare --out DATA/ntu60``) is taken as that dataset's folder."""
+    root = Path(root)
+    return root if root.name == name else root / name
 
 
 def store_dir(root: Path, name: str, frames: int) -> Path:
-    return Path(root) / name / f"frames{frames}"
+    return dataset_dir(root, name) / f"frames{frames}"
 
 
 def new_hasher() -> "hashlib._Hash":

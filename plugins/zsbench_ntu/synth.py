@@ -40,15 +40,35 @@ def synth_body(length: int, rng: np.random.Generator, centre: Sequence[float] | 
     pose[:, :, 0] += 0.03 * np.sin(0.03 * t)
     pose += centre[None, None, :]
     pose += rng.normal(0, 0.004, size=pose.shape)
-    return pose.astype(np.float32)
+    return quantize(pose)
+
+
+def quantize(x: np.ndarray) -> np.ndarray:
+    """float32 values with 7 significant decimal digits, like the Kinect SDK export."""
+    x = np.asarray(x, dtype=np.float64)
+    mag = np.floor(np.log10(np.maximum(np.abs(x), 1e-30)))
+    step = 10.0 ** (mag - 6)
+    return (np.round(x / step) * step).astype(np.float32)
 
 
 def fmt(v: float) -> str:
-    """A string that parses back to the same float32."""
+    """A string that parses back to the same float32 (7 significant digits if enough)."""
     v = float(v)
-    if v == 0 or abs(v) >= 1e-4:
-        return "%.9g" % v
-    return np.format_float_positional(np.float32(v), unique=True, trim="-")
+    if v != 0 and abs(v) < 1e-4:
+        return np.format_float_positional(np.float32(v), unique=True, trim="-")
+    s = "%.7g" % v
+    return s if np.float32(float(s)) == np.float32(v) else "%.9g" % v
+
+
+def fmt_many(values: np.ndarray) -> list[str]:
+    """``fmt`` for a float32 array, checked in bulk (fast)."""
+    flat = np.asarray(values, dtype=np.float32).ravel()
+    strs = ["%.7g" % v for v in flat.tolist()]
+    back = np.fromstring(" ".join(strs), dtype=np.float64, sep=" ").astype(np.float32)
+    odd = np.flatnonzero((back != flat) | ((np.abs(flat) < 1e-4) & (flat != 0)))
+    for i in odd.tolist():
+        strs[i] = fmt(flat[i])
+    return strs
 
 
 Frame = Sequence[tuple[str, np.ndarray]]   # (body ID, (25, 3) xyz) per body
@@ -59,15 +79,17 @@ def skeleton_text(frames: Iterable[Frame], newline: str = "\n", final_newline: b
     """The ``.skeleton`` text of ``frames`` (each a list of (body ID, xyz) bodies).
     ``num_frames`` overrides the header (to write a truncated file)."""
     frames = list(frames)
+    bodies_xyz = [np.asarray(xyz, dtype=np.float32) for bodies in frames for _, xyz in bodies]
+    strs = iter(fmt_many(np.concatenate([b.ravel() for b in bodies_xyz])) if bodies_xyz else [])
     out = [str(len(frames) if num_frames is None else num_frames)]
     for bodies in frames:
         out.append(str(len(bodies)))
         for body_id, xyz in bodies:
             out.append(f"{body_id} 0 1 1 1 1 0 0.02764709 0.05745083 2")
             out.append(str(len(xyz)))
-            for j, (x, y, z) in enumerate(np.asarray(xyz, dtype=np.float32)):
-                out.append(f"{fmt(x)} {fmt(y)} {fmt(z)} {277.419 + j:.3f} 191.8218 1036.233 "
-                           "519.1677 -0.2059419 0.05349901 0.9692109 -0.1239193 2")
+            for j in range(len(xyz)):
+                out.append(f"{next(strs)} {next(strs)} {next(strs)} {277.419 + j:.3f} 191.8218 "
+                           "1036.233 519.1677 -0.2059419 0.05349901 0.9692109 -0.1239193 2")
     text = newline.join(out)
     return text + newline if final_newline else text
 
@@ -115,7 +137,10 @@ def write_pku_skeleton(path: str | Path, rows: np.ndarray, newline: str = "\n",
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tail = " 0" * extra_columns
-    lines = [" ".join(fmt(v) for v in row) + tail for row in np.asarray(rows, np.float32)]
+    rows = np.asarray(rows, np.float32)
+    strs = fmt_many(rows) if rows.size else []
+    width = rows.shape[1] if rows.ndim == 2 else 0
+    lines = [" ".join(strs[i * width:(i + 1) * width]) + tail for i in range(len(rows))]
     with open(path, "w", encoding="ascii", newline="") as fh:
         fh.write(newline.join(lines) + newline)
     return path

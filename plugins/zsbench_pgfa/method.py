@@ -50,7 +50,6 @@ class PGFA(Method):
         super().__init__(config)
         self.encoder: nn.Module | None = None
         self.projection: nn.Linear | None = None
-        self.criterion: KLMultiPositiveLoss | None = None
         self.alpha: float = 0.0
         self.seen_ids = np.empty(0, dtype=np.int64)
         self.history: list[float] = []
@@ -119,7 +118,7 @@ class PGFA(Method):
 
         encoder.eval()
         projection.eval()
-        self.encoder, self.projection, self.criterion = encoder, projection, criterion
+        self.encoder, self.projection = encoder, projection
         ctx.details.update({"pgfa_preset": preset_name, "pgfa_lr": lr, "pgfa_alpha": self.alpha,
                             "pgfa_tau": criterion.temperature.tau,
                             "pgfa_final_train_loss": self.history[-1]})

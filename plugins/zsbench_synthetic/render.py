@@ -6,7 +6,7 @@ import numpy as np
 
 from .primitives import (PARTNER_BODY, PRIMITIVES, Motion, apply_primitive, finish_pose,
                          rest_pose)
-from .skeleton import NUM_JOINTS, forward_kinematics, pitch_matrix, yaw_matrix
+from .skeleton import NUM_JOINTS, pitch_matrix, yaw_matrix
 
 BODY_SLOTS = ("right_arm", "left_arm", "legs", "torso")
 # hands, hand tips and thumbs are tracked less precisely than the trunk (Kinect)

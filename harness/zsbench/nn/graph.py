@@ -82,7 +82,8 @@ def normalize_digraph(a: np.ndarray) -> np.ndarray:
 
 def spatial_partition(num_node: int, edges: Sequence[tuple[int, int]], center: int,
                       max_hop: int = 1, dilation: int = 1) -> np.ndarray:
-    """ST-GCN's ``'spatial'`` strategy: (1 + 2·max_hop/dilation..., V, V) float32 stack.
+    """ST-GCN's ``'spatial'`` strategy: a (K, V, V) float32 stack, K = 1 + 2 · (number of
+    hops h in 1..max_hop taken with step ``dilation``); K = 3 for the defaults.
 
     For hop 0 the subset is the self-loops; for each hop h ≥ 1 two subsets: entries
     ``[j, i]`` at distance h whose source ``j`` is at the same or a larger distance from the
@@ -94,13 +95,11 @@ def spatial_partition(num_node: int, edges: Sequence[tuple[int, int]], center: i
     for h in valid:
         adjacency[hop == h] = 1
     norm = normalize_digraph(adjacency)
-    dc = hop[:, center]  # distance of every joint to the centre
+    dc = hop[:, center]  # distance of every joint to the centre (inf beyond max_hop)
+    dc_j, dc_i = dc[:, None], dc[None, :]  # broadcast to [j, i]: source, output joint
     subsets = []
     for h in valid:
         at_h = hop == h
-        # dc_j[j, i] = distance of j to centre, dc_i[j, i] = distance of i to centre
-        dc_j = dc[:, None] * np.ones((1, num_node))
-        dc_i = np.ones((num_node, 1)) * dc[None, :]
         root = np.where(at_h & (dc_j == dc_i), norm, 0.0)
         close = np.where(at_h & (dc_j > dc_i), norm, 0.0)
         further = np.where(at_h & (dc_j < dc_i), norm, 0.0)

@@ -1,0 +1,1 @@
+"""Pre-extracted skeleton features as a "skeleton encoder" (zsbench plugin)."""
