@@ -311,7 +311,7 @@ def test_plugin_registers_the_dataset():
 def test_config_validation():
     cfg = SyntheticConfig()
     assert (cfg.seed, cfg.num_classes, cfg.sequences, cfg.frames, cfg.num_subjects) == \
-        (0, 40, 1500, 50, 10)
+        (0, 40, 1500, 24, 10)
     with pytest.raises(ValidationError):
         SyntheticConfig(num_clases=12)
     with pytest.raises(ValidationError):
