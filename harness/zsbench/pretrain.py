@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from .api import Fold, LeakageError, RunContext, SkeletonDataset, ZsbenchError
+from .results import write_atomic
 from .specs import PluginConfig
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -121,20 +120,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _meta_checksum(meta: dict[str, Any]) -> str:
     body = {k: v for k, v in meta.items() if k != "checksum"}
     return _sha256(json.dumps(body, sort_keys=True).encode())
@@ -193,14 +178,14 @@ def _save_cache(folder: Path, fs: FeatureSet, checkpoint: bytes, meta_extra: dic
                    for k, v in meta_extra.pop("indices").items()})
     np.savez(buf, **arrays)
     features = buf.getvalue()  # hashed from memory, written atomically
-    _atomic_write(folder / "checkpoint.pt", checkpoint)
-    _atomic_write(folder / "features.npz", features)
+    write_atomic(folder / "checkpoint.pt", checkpoint)
+    write_atomic(folder / "features.npz", features)
     meta = {"schema": SCHEMA, "fingerprint": fs.fingerprint,
             "trained_on": [int(c) for c in fs.trained_on],
             "files": {"checkpoint.pt": _sha256(checkpoint), "features.npz": _sha256(features)},
             "info": fs.info, **meta_extra}
     meta["checksum"] = _meta_checksum(meta)
-    _atomic_write(folder / "meta.json", json.dumps(meta, indent=1, sort_keys=True).encode())
+    write_atomic(folder / "meta.json", json.dumps(meta, indent=1, sort_keys=True).encode())
 
 
 # ---- Training and extraction

@@ -53,6 +53,14 @@ def canonical_dataset(name: str) -> str | None:
     return _ALIASES.get("".join(ch for ch in name.lower() if ch.isalnum()))
 
 
+def dataset_family(name: str | None) -> str | None:
+    """The dataset family a name belongs to, as the papers' per-dataset settings and
+    reported numbers use it: ``ntu60``, ``ntu120`` or ``pku_mmd`` (Part I or II); None
+    for anything else (e.g. the embedded benchmark)."""
+    key = canonical_dataset(name or "")
+    return "pku_mmd" if key in ("pku_mmd1", "pku_mmd2") else key
+
+
 @lru_cache(maxsize=None)
 def _class_list(rel: str) -> tuple[str, ...]:
     return tuple(splits_path(rel).read_text(encoding="utf-8").splitlines())

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -28,6 +26,7 @@ from typing import Any, Callable, Iterable, Sequence
 import numpy as np
 
 from .api import ClassTexts, SkeletonDataset, ZsbenchError
+from .results import atomic_writer, write_atomic
 from .specs import PluginConfig, TextEncoderSpec, TextSourceSpec
 
 CACHE_FORMAT = 1
@@ -96,20 +95,6 @@ def collect_texts(dataset: SkeletonDataset,
 # --------------------------------------------------------------------------------------
 # Cache
 # --------------------------------------------------------------------------------------
-def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 class EmbeddingCache:
     """Embeddings of one encoder identity, keyed by sha256 of the text."""
 
@@ -187,12 +172,13 @@ class EmbeddingCache:
         self.root.mkdir(parents=True, exist_ok=True)
         ident = self.root / "identity.txt"
         if not ident.exists():
-            _atomic_write(ident, lambda f: f.write(self.identity.encode("utf-8") + b"\n"))
-        _atomic_write(npy, lambda f: np.save(f, array, allow_pickle=False))
+            write_atomic(ident, self.identity + "\n")
+        with atomic_writer(npy) as f:
+            np.save(f, array, allow_pickle=False)
         meta = {"format": CACHE_FORMAT, "identity": self.identity, "hashes": list(hashes),
                 "shape": list(array.shape), "dtype": "float32",
                 "npy_sha256": hashlib.sha256(npy.read_bytes()).hexdigest()}
-        _atomic_write(index, lambda f: f.write(json.dumps(meta).encode("utf-8")))
+        write_atomic(index, json.dumps(meta))
 
     def compact(self) -> None:
         """Merge the shards into one when there are more than ``MAX_SHARDS``."""

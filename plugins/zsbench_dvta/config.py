@@ -10,22 +10,11 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from zsbench.specs import PluginConfig
+from zsbench.splits import dataset_family
 
 # Official config.py: Adam lr per dataset; the paper (§IV-B) states 1e-5 for all.
 CODE_LR = {"ntu60": 1e-6, "ntu120": 5e-6, "pku_mmd": 1e-5}
 PAPER_LR = 1e-5
-
-
-def canonical_dataset(name: str | None) -> str | None:
-    """Map a dataset name ('ntu60', 'ntu120', 'pku_mmd1', ...) to a preset key, or None."""
-    n = (name or "").lower().replace("-", "").replace("_", "")
-    if n.startswith("pku"):
-        return "pku_mmd"
-    if n.startswith("ntu120"):
-        return "ntu120"
-    if n.startswith("ntu60") or n == "ntu":
-        return "ntu60"
-    return None
 
 
 class DVTAConfig(PluginConfig):
@@ -90,7 +79,7 @@ class DVTAConfig(PluginConfig):
         """The learning rate and where it came from."""
         if self.lr is not None:
             return self.lr, "config"
-        key = self.dataset if self.dataset != "auto" else canonical_dataset(dataset_name)
+        key = self.dataset if self.dataset != "auto" else dataset_family(dataset_name)
         if self.lr_source == "code" and key in CODE_LR:
             return CODE_LR[key], f"code preset {key}"
         return PAPER_LR, "paper"

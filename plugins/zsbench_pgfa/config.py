@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from zsbench.specs import PluginConfig
+from zsbench.splits import dataset_family
 
 
 @dataclass(frozen=True)
@@ -27,18 +28,6 @@ PRESETS: dict[str, Preset] = {
     "pku_mmd": Preset(lr=0.05, alpha=1.0),
 }
 FALLBACK_PRESET = "ntu60"
-
-
-def canonical_dataset(name: str | None) -> str | None:
-    """Map a dataset name ('ntu60', 'ntu120', 'pku_mmd1', ...) to a preset key, or None."""
-    n = (name or "").lower().replace("-", "").replace("_", "")
-    if n.startswith("pku"):
-        return "pku_mmd"
-    if n.startswith("ntu120"):
-        return "ntu120"
-    if n.startswith("ntu60") or n == "ntu":
-        return "ntu60"
-    return None
 
 
 class PGFAConfig(PluginConfig):
@@ -92,6 +81,6 @@ class PGFAConfig(PluginConfig):
     pretrain_batch_size: int = Field(128, ge=2)
 
     def preset(self, dataset_name: str | None) -> tuple[str, Preset]:
-        key = self.dataset if self.dataset != "auto" else canonical_dataset(dataset_name)
+        key = self.dataset if self.dataset != "auto" else dataset_family(dataset_name)
         key = key or FALLBACK_PRESET
         return key, PRESETS[key]
