@@ -270,9 +270,10 @@ def build_class_texts(dataset: SkeletonDataset,
 def random_class_texts(like: ClassTexts, seed: int) -> ClassTexts:
     """A control bank: the same texts and shapes as ``like`` but random embeddings.
 
-    Each text gets a random direction drawn from (seed, sha256 of the text), so one text
-    always gets the same vector (also across kinds, subsets and separate calls), scaled to
-    the norm of its real embedding.
+    Each (class, text) pair gets a random direction drawn from (seed, class id, sha256 of
+    the text), scaled to the norm of its real embedding: the same class always gets the
+    same vectors (across subsets and separate calls), but a sentence shared by two classes
+    gets unrelated vectors, so no similarity structure between classes survives.
     """
     embeddings: dict[str, list[np.ndarray]] = {}
     for kind, per_class in like.embeddings.items():
@@ -286,9 +287,10 @@ def random_class_texts(like: ClassTexts, seed: int) -> ClassTexts:
                                    f"{int(like.class_ids[i])}: texts and embeddings differ "
                                    f"in length")
             out = np.empty_like(emb)
+            cls = int(like.class_ids[i])
             for r, text in enumerate(strings):
                 key = int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:8], "big")
-                vec = np.random.default_rng([int(seed) & 0xFFFFFFFF, key]).standard_normal(
+                vec = np.random.default_rng([int(seed) & 0xFFFFFFFF, cls, key]).standard_normal(
                     emb.shape[1])
                 out[r] = vec / np.linalg.norm(vec) * np.linalg.norm(emb[r])
             rows.append(out)
