@@ -40,7 +40,7 @@ def reported_for(comp: Any, dataset: str, folds: list[Any]) -> tuple[dict[str, f
         return {}, ""
     variant = getattr(comp.method_cfg, "variant", "default") or "default"
     rules = {f.sample_rule for f in folds} | {""}
-    from .splits import canonical_dataset
+    from .names import canonical_dataset
 
     want = canonical_dataset(dataset) or dataset
     hits = [r for r in rows if r.get("method") == comp.method.name

@@ -78,7 +78,7 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
     method = plugins.methods.get(cfg.plugin)
     protocol = plugins.protocols.get(cfg.protocol)
     dataset = plugins.datasets.get(cfg.dataset or protocol.default_dataset)
-    from .splits import canonical_dataset
+    from .names import canonical_dataset
 
     if (dataset.real and protocol.datasets and canonical_dataset(dataset.name)
             not in {canonical_dataset(d) for d in protocol.datasets}):

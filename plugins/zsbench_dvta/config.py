@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from zsbench.specs import PluginConfig
-from zsbench.splits import dataset_family
+from zsbench.names import dataset_family
 
 # Official config.py: Adam lr per dataset; the paper (§IV-B) states 1e-5 for all.
 CODE_LR = {"ntu60": 1e-6, "ntu120": 5e-6, "pku_mmd": 1e-5}

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from zsbench.specs import PluginConfig
-from zsbench.splits import dataset_family
+from zsbench.names import dataset_family
 
 
 @dataclass(frozen=True)
