@@ -44,3 +44,22 @@ def test_help_and_list(capsys):
     assert code == 0 and "devise" in out
     code, out, _ = run_cli(capsys, "list", "protocols")
     assert code == 0 and "synse" in out and "smie" in out
+
+
+def test_unexpected_plugin_error_is_reported_without_traceback(capsys, monkeypatch):
+    import zsbench.cli as cli
+
+    def boom(args):
+        raise RuntimeError("plugin exploded")
+
+    monkeypatch.setitem(cli.COMMANDS, "list", boom)
+    code, _, err = run_cli(capsys, "list")
+    assert code == 1 and "internal error" in err and "plugin exploded" in err
+    assert "Traceback" not in err
+
+
+def test_check_plugin_command(capsys, tmp_path):
+    code, out, err = run_cli(capsys, "check-plugin", "devise", "--out", str(tmp_path))
+    assert code == 0, err
+    assert "check-plugin devise: ok" in out
+    assert list(tmp_path.rglob("result.json"))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -65,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("dir", type=Path)
     chk.add_argument("--tolerance", type=float, default=1.0, help="points (default 1.0)")
     chk.add_argument("--baseline", type=Path, help="JSON {metric: value} to check against")
+
+    cp = sub.add_parser("check-plugin", help="smoke-run a method on a shrunken embedded benchmark")
+    cp.add_argument("name", help="method plugin name")
+    cp.add_argument("--protocol", default="synse")
+    cp.add_argument("--out", type=Path, help="results folder (default: a temporary folder)")
+    _plugin_args(cp)
 
     data = sub.add_parser("data", help="dataset preparation")
     dsub = data.add_subparsers(dest="data_command", metavar="SUBCOMMAND")
@@ -202,7 +209,23 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report,
+def cmd_check_plugin(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from .report import summary_table
+    from .setup import default_cache_dir
+    from .testing import check_plugin
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = args.out or Path(tmp)
+        rec, path = check_plugin(args.name, out=out, cache_dir=default_cache_dir(),
+                                 protocol=args.protocol)
+        print(summary_table(rec))
+        print(f"check-plugin {args.name}: ok ({len(rec.folds)} fold(s), record {path if args.out else 'discarded'})")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "check-plugin": cmd_check_plugin, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report,
             "check": cmd_check, "data": cmd_data}
 
 
@@ -220,6 +243,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zsbench: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in a plugin or the core: say where, keep it short
+        if os.environ.get("ZSBENCH_DEBUG"):
+            raise
+        import traceback
+
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""
+        print(f"zsbench: internal error{where}: {type(exc).__name__}: {exc}\n"
+              "(set ZSBENCH_DEBUG=1 to see the full traceback)", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover
