@@ -136,7 +136,8 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     dataset = comp.dataset.load()(comp.dataset_cfg, cfg.data_root)
-    folds: list[Fold] = comp.protocol.load()(comp.protocol, dataset, comp.protocol_cfg)
+    protocol_cfg = _with_dataset_loader(comp.protocol_cfg, plugins, cfg)
+    folds: list[Fold] = comp.protocol.load()(comp.protocol, dataset, protocol_cfg)
     if cfg.folds:
         names = [f.name for f in folds]
         unknown = set(cfg.folds) - set(names)
@@ -200,6 +201,19 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
     write_atomic(path, rec.to_json())
     plugins.manager.hook.zsbench_run_end(record=rec.model_dump(mode="json", by_alias=True))
     return rec, path
+
+
+def _with_dataset_loader(protocol_cfg: Any, plugins: PluginSet, cfg: RunConfig) -> Any:
+    """Protocols that need a second dataset (cross-dataset) declare a ``loader`` field; the
+    runner fills it with a loader of registered datasets (default options, same data root)."""
+    if "loader" not in type(protocol_cfg).model_fields or protocol_cfg.loader is not None:
+        return protocol_cfg
+
+    def load(name: str) -> SkeletonDataset:
+        spec = plugins.datasets.get(name)
+        return spec.load()(spec.config(), cfg.data_root)
+
+    return protocol_cfg.model_copy(update={"loader": load})
 
 
 def _mean(values: list[float | None]) -> float | None:

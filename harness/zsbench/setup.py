@@ -135,7 +135,8 @@ def _validate(model: type[PluginConfig], data: dict[str, Any], where: str) -> Pl
 def _sources_for_kinds(plugins: PluginSet, kinds: list[str]) -> list[str]:
     chosen: list[str] = []
     for kind in kinds:
-        providers = [s.name for s in plugins.text_sources if kind in s.text_kinds]
+        providers = [s.name for s in plugins.text_sources if kind in s.default_for]
+        providers += [s.name for s in plugins.text_sources if kind in s.text_kinds]
         if not providers:
             known = sorted({k for s in plugins.text_sources for k in s.text_kinds})
             raise ZsbenchError(f"no text source provides kind {kind!r} (known kinds: {', '.join(known)})")

@@ -97,6 +97,9 @@ class TextSourceSpec(Spec):
 
     kind: Literal["text_source"] = "text_source"
     text_kinds: list[str] = Field(default_factory=list)
+    default_for: list[str] = Field(
+        default_factory=list, description="kinds for which this source is chosen when a run "
+        "names no text source (otherwise the first provider by name)")
 
 
 class TextEncoderSpec(Spec):
