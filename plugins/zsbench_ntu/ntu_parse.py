@@ -1,8 +1,9 @@
 """Parse NTU RGB+D ``.skeleton`` files (grammar: DATA_FORMATS.md §1.2).
 
-Fast path: read the whole file, split once, walk the frame/body structure on the token
-list (a Python loop per *body*, never per joint line), check every line's token count
-with numpy, and convert only the x, y, z tokens. Any inconsistency sends the file to the
+Fast path: read the whole file, find every token start with numpy, walk the frame headers
+(a Python step per *frame*; bodies, lines and joints are located by index arithmetic),
+check that every line holds exactly the grammar's tokens, and convert only the x, y, z
+tokens with one call to numpy's C text reader. Any inconsistency sends the file to the
 slow, line-by-line path, which either parses it (non-finite values, exotic spellings) or
 raises a ``RawFormatError`` naming the file, the 1-based line and what was expected.
 
@@ -23,7 +24,8 @@ JOINT_FIELDS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientat
 BODY_FIELDS = 10
 _RECORD_TOKENS = 1 + BODY_FIELDS + len(JOINT_FIELDS) * JOINTS  # body line + J line + joints
 _ALLOWED = b"0123456789.-+eE \t\r\n"
-_X_OFFSETS = BODY_FIELDS + 1 + 12 * np.arange(JOINTS)          # x token of each joint line
+_JOINT_FIRST = BODY_FIELDS + 1 + len(JOINT_FIELDS) * np.arange(JOINTS)  # x token of each joint line
+_LINE_FIRST = np.concatenate(([0, BODY_FIELDS], _JOINT_FIRST))  # first token of each record line
 
 
 class RawFormatError(ZsbenchError):
@@ -84,84 +86,76 @@ def _parse_fast(raw: bytes):
     np.less(ws[1:], ws[:-1], out=starts[1:])
     ts = np.flatnonzero(starts)
     n = len(ts)
+    if n == 0:
+        return None
     ts = np.append(ts, len(a))        # sentinel: token k spans raw[ts[k]:ts[k + 1]]
-    rec_pos: list[int] = []
-    rec_frame: list[int] = []
+    # Walk the frame headers (one Python step per frame); bodies are located by arithmetic.
+    hdr: list[int] = []
+    nbs: list[int] = []
     try:
         num_frames = int(raw[ts[0]:ts[1]])
         if num_frames < 0:
             return None
         pos = 1
-        for f in range(num_frames):
+        for _ in range(num_frames):
             bodies = int(raw[ts[pos]:ts[pos + 1]])
-            pos += 1
             if bodies < 0:
                 return None
-            for _ in range(bodies):
-                k = pos + BODY_FIELDS
-                if int(raw[ts[k]:ts[k + 1]]) != JOINTS:
-                    return None
-                rec_pos.append(pos)
-                rec_frame.append(f)
-                pos += _RECORD_TOKENS
+            hdr.append(pos)
+            nbs.append(bodies)
+            pos += 1 + bodies * _RECORD_TOKENS
     except (ValueError, IndexError):
         return None
     if pos != n:
         return None
-    frames = np.asarray(rec_frame, dtype=np.int64)
-    if not _lines_aligned(a, ts, num_frames, frames):
+    nb = np.asarray(nbs, dtype=np.int64)
+    nrec = int(nb.sum())
+    frames = np.repeat(np.arange(num_frames, dtype=np.int64), nb)
+    first_rec = np.cumsum(nb) - nb                             # record index of each frame's first
+    rec_pos = (np.repeat(np.asarray(hdr, dtype=np.int64) + 1 - _RECORD_TOKENS * first_rec, nb)
+               + _RECORD_TOKENS * np.arange(nrec, dtype=np.int64))
+    # Every expected line starts with a token right after a newline, and the file holds no
+    # other newline before its last token: each line holds exactly the grammar's tokens.
+    line_first = np.concatenate((np.asarray(hdr, dtype=np.int64),
+                                 (rec_pos[:, None] + _LINE_FIRST[None, :]).ravel()))
+    if raw.count(b"\n", 0, int(ts[n - 1])) != len(line_first):
         return None
-    nrec = len(rec_pos)
-    if nrec:
-        vals = _xyz_values(a, ts, np.asarray(rec_pos, dtype=np.int64))
-        if vals is None:
-            return None
-        joints = vals.astype(np.float32).reshape(nrec, JOINTS, 3)
-    else:
-        joints = np.zeros((0, JOINTS, 3), dtype=np.float32)
-    ids = [raw[ts[p]:ts[p + 1]].rstrip().decode("ascii") for p in rec_pos]
+    if len(line_first) and not (a[ts[line_first] - 1] == 10).all():
+        return None
+    if nrec == 0:
+        return num_frames, frames, [], np.zeros((0, JOINTS, 3), dtype=np.float32)
+    jc = ts[rec_pos + BODY_FIELDS]                             # joint counts must read "25"
+    if not ((a[jc] == 50) & (a[jc + 1] == 53) & ws[jc + 2]).all():
+        return None
+    vals = _xyz_values(raw, a, ts, rec_pos)
+    if vals is None:
+        return None
+    joints = vals.astype(np.float32).reshape(nrec, JOINTS, 3)
+    id_start = ts[rec_pos].tolist()
+    id_stop = ts[rec_pos + 1].tolist()
+    ids = [raw[s:e].rstrip().decode("ascii") for s, e in zip(id_start, id_stop)]
     return num_frames, frames, ids, joints
 
 
-def _xyz_values(a: np.ndarray, ts: np.ndarray, rec_pos: np.ndarray) -> np.ndarray | None:
+def _xyz_values(raw: bytes, a: np.ndarray, ts: np.ndarray, rec_pos: np.ndarray) -> np.ndarray | None:
     """x, y, z of every joint line as float64 (``float()`` semantics), or None.
 
     The bytes from each joint line's x token up to its depthX token (x, y, z and their
-    separators; the line structure was checked before) are gathered into one compact
-    buffer, split once and converted with ``float``.
+    separators; the line structure was checked before) are gathered into one buffer of
+    whitespace-separated numbers and converted by numpy's C text reader (which accepts
+    exactly what ``float`` accepts for these characters and rounds the same way).
     """
-    first = (rec_pos[:, None] + _X_OFFSETS[None, :]).ravel()      # token index of each x
+    first = (rec_pos[:, None] + _JOINT_FIRST[None, :]).ravel()     # token index of each x
     start, stop = ts[first], ts[first + 3]
     lengths = stop - start
-    offsets = np.repeat(start - np.concatenate(([0], np.cumsum(lengths)[:-1])), lengths)
-    buf = a[offsets + np.arange(int(lengths.sum()))].tobytes()
+    offsets = np.repeat(start - (np.cumsum(lengths) - lengths), lengths)
+    offsets += np.arange(len(offsets))
+    buf = a[offsets]
     try:
-        return np.fromiter(map(float, buf.split()), dtype=np.float64, count=3 * len(first))
+        vals = np.loadtxt([buf.tobytes()], dtype=np.float64, comments=None, ndmin=1)
     except ValueError:
         return None
-
-
-def _lines_aligned(a: np.ndarray, ts: np.ndarray, num_frames: int, frames: np.ndarray) -> bool:
-    """True when every line holds exactly the tokens the grammar puts there: the first
-    token of each expected line sits exactly at the start of a line, and nothing but
-    blank lines follows the last one."""
-    nrec = len(frames)
-    per_frame = np.bincount(frames, minlength=num_frames) if nrec else np.zeros(num_frames, int)
-    before = np.concatenate(([0], np.cumsum(per_frame)[:-1])) if num_frames else per_frame
-    total = 1 + num_frames + 27 * nrec
-    counts = np.full(total, 12, dtype=np.int64)
-    counts[0] = 1
-    counts[1 + np.arange(num_frames) + 27 * before] = 1
-    body_line = 2 + frames + 27 * np.arange(nrec)
-    counts[body_line] = BODY_FIELDS
-    counts[body_line + 1] = 1
-    first_token = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    line_start = np.concatenate(([0], np.flatnonzero(a[:-1] == 10) + 1))
-    if len(line_start) < total:
-        return False
-    if len(line_start) > total and ts[len(ts) - 2] >= line_start[total]:
-        return False
-    return bool(np.array_equal(ts[first_token], line_start[:total]))
+    return vals if vals.shape == (3 * len(first),) else None
 
 
 def _parse_slow(raw: bytes, path: str, keep_truncated: bool) -> ParsedSkeleton:

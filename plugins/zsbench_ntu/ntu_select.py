@@ -46,15 +46,20 @@ def clean_records(p: ParsedSkeleton, notes: dict[str, int]):
     within one frame (the first occurrence is kept). Returns (frame, ids, joints)."""
     keep = np.isfinite(p.joints).all(axis=(1, 2))
     _bump(notes, "nonfinite_bodies", int((~keep).sum()))
-    seen: set[tuple[int, str]] = set()
+    # repeated (frame, body ID) pairs: keep the first occurrence (vectorised over records)
+    codes: dict[str, int] = {}
+    code = np.fromiter((codes.setdefault(b, len(codes)) for b in p.body_ids), dtype=np.int64,
+                       count=len(p.body_ids))
     dup = 0
-    for r in np.flatnonzero(keep).tolist():
-        key = (int(p.frame[r]), p.body_ids[r])
-        if key in seen:
-            keep[r] = False
-            dup += 1
-        else:
-            seen.add(key)
+    if len(code):
+        rows = np.flatnonzero(keep)
+        key = p.frame[rows].astype(np.int64) * (len(codes) + 1) + code[rows]
+        if len(np.unique(key)) != len(key):
+            _, first = np.unique(key, return_index=True)
+            repeated = np.ones(len(rows), dtype=bool)
+            repeated[first] = False
+            keep[rows[repeated]] = False
+            dup = int(repeated.sum())
     _bump(notes, "duplicate_body_ids", dup)
     idx = np.flatnonzero(keep)
     if len(idx) == 0:
@@ -82,9 +87,9 @@ def stgcn_array(p: ParsedSkeleton, notes: dict[str, int], long: str = "crop") ->
     _bump(notes, "ignored_extra_bodies", int((rank >= 2).sum()))
     length = _crop_frames(p.num_frames, notes, long, p.path)
     sel = (rank < 2) & (frame < length)
-    out = np.zeros((MAX_FRAMES, 2, 25, 3), dtype=np.float32)
-    out[frame[sel], rank[sel]] = joints[sel]
-    return np.ascontiguousarray(out.transpose(3, 0, 2, 1))
+    out = np.zeros((3, MAX_FRAMES, 25, 2), dtype=np.float32)
+    out[:, frame[sel], :, rank[sel]] = joints[sel].transpose(0, 2, 1)
+    return out
 
 
 def _motion(j: np.ndarray) -> np.floating:
@@ -204,11 +209,13 @@ def pad_300(seq: np.ndarray, single_actor: Literal["zeros", "copy"], notes: dict
             long: str = "crop", path: str = "") -> np.ndarray:
     """Stage C step 2 for one sample: (3, 300, 25, 2) float32."""
     length = _crop_frames(len(seq), notes, long, path)
-    out = np.zeros((MAX_FRAMES, 150), dtype=np.float32)
-    out[:length, : seq.shape[1]] = seq[:length]
-    if seq.shape[1] == 75 and single_actor == "copy":
-        out[:length, 75:] = seq[:length]
-    return np.ascontiguousarray(out.reshape(MAX_FRAMES, 2, 25, 3).transpose(3, 0, 2, 1))
+    out = np.zeros((3, MAX_FRAMES, 25, 2), dtype=np.float32)
+    actors = seq.shape[1] // 75
+    body = seq[:length].reshape(length, actors, 25, 3).transpose(3, 0, 2, 1)
+    out[:, :length, :, :actors] = body
+    if actors == 1 and single_actor == "copy":
+        out[:, :length, :, 1:] = body
+    return out
 
 
 def ctrgcn_array(p: ParsedSkeleton, notes: dict[str, int], single_actor: str = "zeros",
