@@ -39,5 +39,5 @@ def test_real_text_well_above_chance_random_text_near_chance(tmp_path, features)
     chance = 100.0 / len(real.folds[0].unseen)
     assert len(real.folds) == 3 and chance == pytest.approx(20.0)
     assert real.summary["zsl_acc"] > chance + 35      # measured 77.8
-    assert rand.summary["zsl_acc"] < chance + 15      # measured 25.2
+    assert rand.summary["zsl_acc"] < chance + 15      # measured 26.7
     assert real.folds[0].encoder["trained_on"] == []
