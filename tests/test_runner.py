@@ -81,3 +81,14 @@ def test_every_protocol_runs_with_devise(plugins, tmp_path, zs_cache, protocol):
         assert all(f.gzsl_rule and "gamma" in f.gzsl_rule for f in rec.folds)
         assert all(f.metrics["gzsl_h"] is not None for f in rec.folds)
     assert np.isfinite(rec.summary["zsl_acc"])
+
+
+def test_gzsl_validation_with_retrained_encoder(plugins, tmp_path, zs_cache):
+    rec, _ = _run(plugins, tmp_path, zs_cache, "retrain", extra=["gzsl_validation=retrain_encoder"])
+    rule = rec.folds[0].gzsl_rule
+    assert rule["validation_features"] == "encoder retrained on validation-seen classes"
+    enc = rule["validation_encoder"]
+    # the validation encoder never saw the validation-unseen classes nor the fold's unseen
+    assert not set(enc["trained_on"]) & set(rule["validation_unseen"])
+    assert not set(enc["trained_on"]) & set(rec.folds[0].unseen)
+    assert enc["fingerprint"] != rec.folds[0].encoder["fingerprint"]

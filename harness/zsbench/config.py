@@ -42,6 +42,11 @@ class RunConfig(BaseModel):
         default="real", description="'random' replaces text embeddings by random vectors (a control)")
     settings: list[Literal["zsl", "gzsl"]] | None = None
     gzsl_rule: Literal["calibrated_stacking", "argmax", "method"] = "calibrated_stacking"
+    gzsl_validation: Literal["shared_features", "retrain_encoder"] = Field(
+        default="shared_features", description="features for the gamma-validation fit of "
+        "two-stage methods: the fold's (whose encoder saw the validation classes, as in SynSE's "
+        "protocol) or those of an encoder pretrained again on the validation-seen classes only "
+        "(unbiased, twice the pretraining cost)")
     folds: list[str] | None = Field(default=None, description="run only these fold names")
     run_id: str | None = None
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)

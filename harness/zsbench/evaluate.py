@@ -123,13 +123,23 @@ def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx) -> tuple[float, floa
                               fold_name=f"{ctx.fold_name} (gamma validation)")
     from .api import TrainView
 
-    vm.fit(TrainView(x=x_tr[prob.train_idx], labels=y_tr[prob.train_idx], texts=sub,
+    extra: dict[str, Any] = {"validation_features": "shared with the fold (encoder saw the "
+                             "validation classes)" if comp.method.inputs == "features" else "n/a"}
+    retrain = ctx.extras.get("validation_inputs")
+    if retrain is not None:  # features of an encoder pretrained on val_seen only
+        x_vtr, x_vte, enc = retrain(fold, prob)
+        extra = {"validation_features": "encoder retrained on validation-seen classes",
+                 "validation_encoder": enc}
+    else:
+        x_vtr, x_vte = x_tr[prob.train_idx], x_tr[prob.test_idx]
+    vm.fit(TrainView(x=x_vtr, labels=y_tr[prob.train_idx], texts=sub,
                      kind=comp.method.inputs), ctx)
     cand_ids = np.concatenate([prob.val_seen, prob.val_unseen])
     seen_mask = np.r_[np.ones(len(prob.val_seen), bool), np.zeros(len(prob.val_unseen), bool)]
-    scores = _check_scores(vm.score(TestView(x=x_tr[prob.test_idx], kind=comp.method.inputs),
+    scores = _check_scores(vm.score(TestView(x=x_vte, kind=comp.method.inputs),
                                     bank.subset(cand_ids), ctx),
                            len(prob.test_idx), len(cand_ids), comp.method.name)
     gamma, h = choose_gamma(scores, _columns(y_tr[prob.test_idx], cand_ids), seen_mask)
     return gamma, h, {"validation_unseen": [int(c) for c in val_unseen],
-                      "validation_source": "split" if fold.split.validation_unseen else "carved (seeded)"}
+                      "validation_source": "split" if fold.split.validation_unseen else "carved (seeded)",
+                      **extra}

@@ -170,6 +170,9 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
         src = fold.data_source if fold.data_source is not None else dataset
         fold_bank = bank if src is dataset else build_text_bank(comp, src)
         inputs, enc_info = fold_inputs(comp, src, fold, ctx, factory)
+        if (cfg.gzsl_validation == "retrain_encoder" and comp.method.inputs == "features"
+                and comp.encoder is not None and not comp.encoder.precomputed):
+            ctx.extras["validation_inputs"] = _validation_inputs(comp, src, ctx, factory)
         result = evaluate_fold(comp, fold, fold_bank, inputs, ctx, settings, src.labels)
         for d in ctx.deviations:
             if d not in deviations:
@@ -201,6 +204,30 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
     write_atomic(path, rec.to_json())
     plugins.manager.hook.zsbench_run_end(record=rec.model_dump(mode="json", by_alias=True))
     return rec, path
+
+
+def _validation_inputs(comp: Components, dataset: SkeletonDataset, ctx: RunContext, factory):
+    """For gzsl_validation=retrain_encoder: features of the gamma-validation problem from an
+    encoder pretrained on the validation-seen classes only (a fold of its own, cached)."""
+    from .api import ClassSplit
+
+    def inputs(fold: Fold, prob) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        tr = np.asarray(fold.train)
+        test = tr[prob.test_idx]
+        is_unseen = np.isin(dataset.labels[test], prob.val_unseen)
+        split = ClassSplit(id=f"{fold.split.id}/gzsl-validation", dataset=fold.dataset,
+                           num_classes=fold.split.num_classes,
+                           unseen=tuple(int(c) for c in prob.val_unseen),
+                           seen=tuple(int(c) for c in prob.val_seen))
+        vfold = Fold(name=f"{fold.name}/gzsl-validation", dataset=fold.dataset, split=split,
+                     train=tr[prob.train_idx], test_unseen=test[is_unseen],
+                     test_seen=test[~is_unseen], sample_rule=fold.sample_rule)
+        feats, info = fold_inputs(comp, dataset, vfold, ctx, factory)
+        x_test = np.empty((len(test), feats["train"].shape[1]), dtype=feats["train"].dtype)
+        x_test[~is_unseen], x_test[is_unseen] = feats["test_seen"], feats["test_unseen"]
+        return feats["train"], x_test, info or {}
+
+    return inputs
 
 
 def _with_dataset_loader(protocol_cfg: Any, plugins: PluginSet, cfg: RunConfig) -> Any:
