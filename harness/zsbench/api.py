@@ -227,6 +227,8 @@ class TestView:
     scored) and ``support_labels`` (their global class ids); None elsewhere.
     """
 
+    __test__ = False  # not a pytest test class, despite the name
+
     x: np.ndarray
     kind: InputKind
     support_x: np.ndarray | None = None
