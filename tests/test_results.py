@@ -64,3 +64,12 @@ def test_unwritable_output(tmp_path):
     f.write_text("x")
     with pytest.raises(ZsbenchError, match="not writable"):
         check_writable(f / "sub")
+
+
+def test_report_shows_accuracy_before_a_transductive_step():
+    rec = make_record()
+    rec.transductive = True
+    rec.folds[0].details["zsl_acc_before_transductive_step"] = 42.0
+    md = to_markdown([rec])
+    assert "zsl_acc_before_transductive_step" in md.splitlines()[0]
+    assert "| 42.00 |" in md

@@ -8,7 +8,14 @@ from pathlib import Path
 from .results import METRICS, ResultRecord
 
 COLUMNS = ("run_id", "plugin", "protocol", "dataset", "folds", *METRICS, "reported",
-           "gzsl_rule", "deviations", "transductive")
+           "gzsl_rule", "deviations", "transductive", "zsl_acc_before_transductive_step")
+BEFORE = "zsl_acc_before_transductive_step"
+
+
+def _before(folds) -> str:
+    vals = [f.details.get(BEFORE) for f in folds]
+    vals = [v for v in vals if v is not None]
+    return _fmt(sum(vals) / len(vals)) if vals else "-"
 
 
 def _fmt(v: float | None) -> str:
@@ -25,9 +32,10 @@ def record_rows(rec: ResultRecord) -> list[dict[str, str]]:
             "reported": reported or "-", "gzsl_rule": "; ".join(rules) or "-",
             "deviations": ", ".join(rec.deviations) or "clean",
             "transductive": "yes" if rec.transductive else "no"}
-    rows = [{**base, **{m: _fmt(rec.summary.get(m)) for m in METRICS}}]
+    rows = [{**base, BEFORE: _before(rec.folds), **{m: _fmt(rec.summary.get(m)) for m in METRICS}}]
     for f in rec.folds:
-        rows.append({**base, "folds": f.name, "reported": "", **{m: _fmt(f.metrics.get(m)) for m in METRICS},
+        rows.append({**base, "folds": f.name, "reported": "", BEFORE: _before([f]),
+                     **{m: _fmt(f.metrics.get(m)) for m in METRICS},
                      "gzsl_rule": f"{f.gzsl_rule['rule']}(gamma={f.gzsl_rule.get('gamma')})" if f.gzsl_rule else "-"})
     return rows
 
@@ -69,7 +77,8 @@ def summary_table(rec: ResultRecord) -> str:
         lines.append("official-behaviour options in force (not a clean protocol): "
                      + ", ".join(rec.deviations))
     if rec.transductive:
-        lines.append("transductive: this method uses the unlabelled test set at test time")
+        lines.append("transductive: this method uses the unlabelled test set at test time; "
+                     f"ZSL accuracy before its test-time step: {_before(rec.folds)}")
     return "\n".join(lines)
 
 
