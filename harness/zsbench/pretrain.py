@@ -219,20 +219,34 @@ def _heldout_split(dataset: SkeletonDataset, idx: np.ndarray, frac: float,
     return keep_arr, held_arr
 
 
-def _run(encoder: "nn.Module", head: "nn.Module", dataset: SkeletonDataset, idx: np.ndarray,
-         batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray]:
-    """Eval-mode features and logits of ``idx`` (in that order)."""
+def _run(encoder: "nn.Module", head: "nn.Module | None", dataset: SkeletonDataset,
+         idx: np.ndarray, batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """Eval-mode features (and, with a head, logits) of ``idx`` (in that order), read from
+    ``dataset.data`` batch by batch."""
     import torch
 
-    encoder.eval(), head.eval()
+    encoder.eval()
+    if head is not None:
+        head.eval()
     feats, logits = [], []
     with torch.no_grad():
         for start in range(0, len(idx), batch_size):
             f = encoder(_read(dataset, idx[start:start + batch_size], device))
             feats.append(f.float().cpu().numpy())
-            logits.append(head(f).float().cpu().numpy())
-    return (np.concatenate(feats) if feats else np.zeros((0, head.in_features), np.float32),
-            np.concatenate(logits) if logits else np.zeros((0, head.out_features), np.float32))
+            if head is not None:
+                logits.append(head(f).float().cpu().numpy())
+    dim = head.in_features if head is not None else int(getattr(encoder, "feature_dim", 0))
+    out = np.concatenate(feats) if feats else np.zeros((0, dim), np.float32)
+    if head is None:
+        return out, None
+    return out, (np.concatenate(logits) if logits else np.zeros((0, head.out_features), np.float32))
+
+
+def extract_features(encoder: "nn.Module", dataset: SkeletonDataset, idx: np.ndarray,
+                     device: str, batch_size: int = 128) -> np.ndarray:
+    """Eval-mode (n, D) features of the samples ``idx`` of ``dataset`` (batched reads, so a
+    memory-mapped dataset is never loaded whole)."""
+    return _run(encoder, None, dataset, np.asarray(idx, dtype=np.int64), batch_size, device)[0]
 
 
 def _accuracy(logits: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> float:

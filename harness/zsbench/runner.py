@@ -92,26 +92,19 @@ def fold_inputs(comp: Components, dataset: SkeletonDataset, fold: Fold, ctx: Run
         if labels is not None:
             feats["labels"] = labels  # type: ignore[assignment]
         return feats, info
-    from .pretrain import load_pretrained_encoder, pretrained_features
+    from .pretrain import extract_features, load_pretrained_encoder, pretrained_features
 
     identity = f"{comp.encoder.name}:{comp.encoder_cfg.model_dump_json()}"
     fs = pretrained_features(encoder_builder=lambda: factory(), encoder_identity=identity,
                              dataset=dataset, fold=fold, cfg=comp.pretrain_cfg, ctx=ctx)
     out = {"train": fs.train, "test_seen": fs.test_seen, "test_unseen": fs.test_unseen}
     if "support" in sets:
-        out["support"] = _encode(load_pretrained_encoder(lambda: factory(), fs, fold, ctx.device),
-                                 dataset, sets["support"], ctx.device)
+        encoder = load_pretrained_encoder(lambda: factory(), fs, fold, ctx.device)
+        out["support"] = extract_features(encoder, dataset, sets["support"], ctx.device,
+                                          comp.pretrain_cfg.batch_size)
     info = {"name": comp.encoder.name, "identity": identity, "fingerprint": fs.fingerprint,
             "trained_on": [int(c) for c in fs.trained_on], "from_cache": bool(fs.from_cache)}
     return out, info
-
-
-def _encode(encoder, dataset: SkeletonDataset, idx: np.ndarray, device: str) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        x = torch.as_tensor(np.asarray(dataset.data[np.asarray(idx)]), dtype=torch.float32)
-        return encoder(x.to(device)).cpu().numpy().astype(np.float32)
 
 
 def versions(plugins: PluginSet) -> dict[str, str]:
