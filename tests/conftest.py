@@ -22,3 +22,16 @@ def _isolated_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def zs_cache(_isolated_cache):
     return _isolated_cache
+
+
+@pytest.fixture(scope="module")
+def torch_single_thread():
+    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP
+    oversubscription slows them down many times; restore the setting afterwards.
+    Use with ``pytestmark = pytest.mark.usefixtures("torch_single_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

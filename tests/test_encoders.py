@@ -23,14 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TINY_SHIFT = dict(widths=[4, 4, 4, 4, 8, 8, 8, 8, 8], out_dim=8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP
-    oversubscription slows them down many times; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 def n_params(module: torch.nn.Module, skip: str | None = None) -> int:

@@ -20,14 +20,7 @@ TINY = STGCNConfig(hidden_channels=4, out_dim=8)
 CFG = PretrainConfig(epochs=2, batch_size=16, lr=1e-3)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny tensors gain nothing from threads, and on a busy 2-core machine OpenMP
-    oversubscription slows them down many times; restore the setting afterwards."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
 
 class Spy(torch.nn.Module):
