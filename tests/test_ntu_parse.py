@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 
 from zsbench_ntu import synth
-from zsbench_ntu.ntu_parse import _parse_fast, _parse_slow, parse_skeleton
+from zsbench_ntu import ntu_parse
+from zsbench_ntu.ntu_parse import RawFormatError, _parse_fast, _parse_slow, parse_skeleton
+
+needs_compiled = pytest.mark.skipif(ntu_parse._skeleton_c is None,
+                                    reason="the optional C extension was not built")
 
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "upstream" / "ntu_samples" / \
     "S001C001P001R001A001.skeleton"
@@ -92,3 +96,87 @@ def test_exponents_and_signs_take_the_fast_path_with_float_semantics(tmp_path):
     assert np.signbit(fast[3][0, 0, 1])
     lines[5] = "1-2 0.5 0.5 " + " ".join(lines[5].split()[3:])
     assert _parse_fast("\n".join(lines).encode()) is None       # the slow path decides
+
+
+def _same(a, b) -> bool:
+    """Two fast-path results (num_frames, frames, ids, joints) are identical, bit for bit."""
+    if a is None or b is None:
+        return a is None and b is None
+    return (a[0] == b[0] and a[2] == b[2] and np.array_equal(a[1], b[1])
+            and a[3].dtype == b[3].dtype == np.float32
+            and np.array_equal(a[3].view(np.uint32), b[3].view(np.uint32)))
+
+
+@needs_compiled
+@pytest.mark.parametrize("newline,final", [("\n", True), ("\r\n", False)])
+def test_compiled_and_numpy_paths_agree_bit_for_bit(newline, final):
+    rng = np.random.default_rng(11)
+    for k in range(6):
+        frames = synth.random_ntu_frames(rng, two_bodies=bool(k % 2))
+        frames[min(3, len(frames) - 1)] = []
+        raw = synth.skeleton_text(frames, newline=newline, final_newline=final).encode()
+        fast = _parse_fast(raw)
+        assert fast is not None and _same(ntu_parse._parse_compiled(raw), fast)
+
+
+@needs_compiled
+def test_compiled_path_converts_like_float():
+    rng = np.random.default_rng(12)
+    xyz = synth.synth_body(2, rng)
+    lines = synth.skeleton_text(synth.frames_from_tracks(2, [("5", 0, xyz)])).split("\n")
+    tokens = ["1.5E-3", "-0", "+2.25", ".5", "7.", "-0.000000000000000000123", "1e400",
+              "0.1000000000000000055511151231257827", "123456789012345678901"]
+    for k in range(0, len(tokens), 3):
+        lines[4 + k] = " ".join(tokens[k:k + 3]) + " " + " ".join(lines[4 + k].split()[3:])
+    got = ntu_parse._parse_compiled("\n".join(lines).encode())
+    want = np.float32([float(t) for t in tokens])
+    assert got is not None
+    assert np.array_equal(got[3][0, [0, 3, 6]].ravel().view(np.uint32), want.view(np.uint32))
+
+
+MUTATIONS = {
+    "blank line inside": lambda ls: ls[:6] + [""] + ls[6:],
+    "extra token on a joint line": lambda ls: ls[:5] + [ls[5] + " 1"] + ls[6:],
+    "missing token on a body line": lambda ls: ls[:2] + [" ".join(ls[2].split()[:-1])] + ls[3:],
+    "joint count 24": lambda ls: ls[:3] + ["24"] + ls[4:],
+    "joint count written 025": lambda ls: ls[:3] + ["025"] + ls[4:],
+    "letters in a value": lambda ls: ls[:7] + ["abc" + ls[7][3:]] + ls[8:],
+    "nan value": lambda ls: ls[:7] + ["nan " + " ".join(ls[7].split()[1:])] + ls[8:],
+    "number followed by junk": lambda ls: ls[:7] + ["1-2 " + " ".join(ls[7].split()[1:])] + ls[8:],
+    "truncated": lambda ls: ls[:40],
+    "content after the last frame": lambda ls: ls + ["5"],
+    "negative body count": lambda ls: ls[:1] + ["-1"] + ls[2:],
+    "leading spaces": lambda ls: ["  " + ln for ln in ls],
+    "tab separators": lambda ls: [ln.replace(" ", "\t") for ln in ls],
+    "non-ascii byte": lambda ls: ls[:9] + [ls[9] + " \u00e9"] + ls[10:],
+}
+
+
+@needs_compiled
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
+def test_compiled_and_pure_paths_give_the_same_result_or_error(name, tmp_path, monkeypatch):
+    """On malformed or unusual files the compiled path either declines (the slow path
+    decides) or gives exactly the pure path's result; the public function gives the same
+    result or the same error message either way."""
+    rng = np.random.default_rng(13)
+    frames = synth.random_ntu_frames(rng, length=4, two_bodies=True)
+    lines = synth.skeleton_text(frames).split("\n")
+    path = tmp_path / "S001C001P001R001A001.skeleton"
+    path.write_bytes("\n".join(MUTATIONS[name](lines)).encode("utf-8"))
+
+    def outcome():
+        try:
+            p = parse_skeleton(path)
+        except RawFormatError as exc:
+            return "error", str(exc)
+        return "ok", (p.num_frames, p.frame.tolist(), p.body_ids, p.joints.tobytes())
+
+    compiled = outcome()
+    monkeypatch.setenv("ZSBENCH_PURE_PYTHON", "1")
+    assert not ntu_parse.compiled_parser_enabled()
+    assert outcome() == compiled
+    raw = path.read_bytes()
+    got = ntu_parse._parse_compiled(raw)
+    if got is not None:
+        slow = _parse_slow(raw, str(path), False)
+        assert _same(got, (slow.num_frames, slow.frame, slow.body_ids, slow.joints))

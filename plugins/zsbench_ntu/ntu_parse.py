@@ -1,6 +1,12 @@
 """Parse NTU RGB+D ``.skeleton`` files (grammar: DATA_FORMATS.md §1.2).
 
-Fast path: read the whole file, find every token start with numpy, walk the frame headers
+Compiled path: when the optional extension ``zsbench_ntu._skeleton_c`` was built (any
+install with a C compiler), it walks the file once and converts x, y, z with the C
+function behind ``float()``; it returns None for anything that is not a plain,
+well-formed file, which then goes to the slow path below. ``ZSBENCH_PURE_PYTHON=1``
+turns it off (tests compare both paths).
+
+Numpy fast path (no extension): read the whole file, find every token start with numpy, walk the frame headers
 (a Python step per *frame*; bodies, lines and joints are located by index arithmetic),
 check that every line holds exactly the grammar's tokens, and convert only the x, y, z
 tokens with one call to numpy's C text reader. Any inconsistency sends the file to the
@@ -11,12 +17,18 @@ Body IDs are kept as strings (they are 17-digit integers that float64 cannot hol
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from zsbench.api import ZsbenchError
+
+try:
+    from . import _skeleton_c
+except ImportError:  # built without a C compiler: the numpy fast path is used
+    _skeleton_c = None
 
 JOINTS = 25
 JOINT_FIELDS = ("x", "y", "z", "depthX", "depthY", "colorX", "colorY", "orientationW",
@@ -69,11 +81,28 @@ def parse_skeleton(path: str | Path, keep_truncated: bool = False) -> ParsedSkel
             raw = fh.read()
     except OSError as exc:
         raise RawFormatError(path, None, f"cannot read file: {exc.strerror or exc}") from exc
-    fast = _parse_fast(raw)
+    fast = _parse_compiled(raw) if compiled_parser_enabled() else _parse_fast(raw)
     if fast is not None:
         num_frames, frames, ids, joints = fast
         return ParsedSkeleton(path, num_frames, frames, ids, joints)
     return _parse_slow(raw, path, keep_truncated)
+
+
+def compiled_parser_enabled() -> bool:
+    """True when the compiled fast path is built and not turned off."""
+    return _skeleton_c is not None and os.environ.get("ZSBENCH_PURE_PYTHON", "") in ("", "0")
+
+
+def _parse_compiled(raw: bytes):
+    res = _skeleton_c.parse(raw)
+    if res is None:
+        return None
+    num_frames, frames, spans, xyz = res
+    nrec = len(frames) // 8
+    spans = np.frombuffer(spans, dtype=np.int64).reshape(nrec, 2).tolist()
+    ids = [raw[s:e].decode("ascii") for s, e in spans]
+    joints = np.frombuffer(xyz, dtype=np.float64).astype(np.float32).reshape(nrec, JOINTS, 3)
+    return num_frames, np.frombuffer(frames, dtype=np.int64).copy(), ids, joints
 
 
 def _parse_fast(raw: bytes):
