@@ -117,6 +117,36 @@ def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):
     assert list(sa["name"]) == list(sb["name"]) and not work.exists()
 
 
+@pytest.mark.parametrize("damage", ["flip a value", "cut short", "remove the array"])
+def test_a_damaged_chunk_is_redone_not_reused(tmp_path, monkeypatch, damage):
+    """Chunks are not fsynced one by one; a chunk whose files no longer match the digest
+    its json records (as after a machine crash) is prepared again."""
+    make_raw(tmp_path / "raw", 3, actions=(1, 2))
+    opts = quiet(chunk_size=4, keep_work=True)       # 12 files -> 3 chunks, kept
+    clean = prepare("ntu60", tmp_path / "raw", tmp_path / "clean", opts, log=lambda s: None)
+    work = next((tmp_path / "clean" / "ntu60").glob(".work-frames50-*"))
+    npy = work / "chunk_00001.npy"
+    if damage == "flip a value":
+        arr = np.load(npy)
+        arr[1, 0, 3, 4, 0] += 1.0
+        np.save(npy, arr)
+    elif damage == "cut short":
+        npy.write_bytes(npy.read_bytes()[:-100])
+    else:
+        npy.unlink()
+    real = chunks.run_chunk
+    calls: list[int] = []
+    monkeypatch.setattr(chunks, "run_chunk", lambda t: calls.append(t["index"]) or real(t))
+    logs: list[str] = []
+    again = prepare("ntu60", tmp_path / "raw", tmp_path / "clean", opts, log=logs.append)
+    assert calls == [1] and "resuming: 2 of 3" in logs[0]
+    a, _, ma = load_store(again)
+    b, _, mb = load_store(prepare("ntu60", tmp_path / "raw", tmp_path / "fresh",
+                                  quiet(chunk_size=4), log=lambda s: None))
+    assert np.array_equal(a, b) and ma["fingerprint"] == mb["fingerprint"]
+    assert again == clean
+
+
 def test_failure_while_committing_leaves_no_store(tmp_path, monkeypatch):
     make_raw(tmp_path / "raw", 1, actions=(1,))
     real_commit = StoreWriter.commit

@@ -1,10 +1,17 @@
 """One chunk of ``prepare``: turn a list of raw inputs into fixed-length arrays and commit
-them as ``chunk_NNNNN.npy`` + ``chunk_NNNNN.json`` (the json is written last and marks the
-chunk complete). Runs in worker processes; returns a summary dict, never raises for a
-bad input (a fatal problem comes back as ``{"fatal": message}``).
+them as ``chunk_NNNNN.npy`` + ``chunk_NNNNN.json`` (each written to a temporary name and
+renamed; the json is written last and marks the chunk complete). Runs in worker
+processes; returns a summary dict, never raises for a bad input (a fatal problem comes
+back as ``{"fatal": message}``).
+
+Chunks are not fsynced one by one (the finished store is): the json records a digest of
+the chunk's arrays, names and metadata, and a rerun reuses a chunk only when its files
+still hash to that digest, so a chunk damaged by a crash of the machine is redone.
 """
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +24,7 @@ from .ntu_parse import parse_skeleton
 from .ntu_select import SampleSkipped, ctrgcn_array, stgcn_array
 from .pku_parse import read_pku_labels, read_pku_skeleton
 from .resample import centre_crop_pad, crop_resize, motion_processor
-from .store import atomic_save_npy, atomic_write_json, new_hasher
+from .store import new_hasher
 
 NTU_COLUMNS = ("label", "setup", "camera", "subject", "replication", "length")
 PKU_COLUMNS = ("label", "video", "camera", "row", "start", "end", "length",
@@ -128,16 +135,47 @@ def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
             for c in columns:
                 meta[c].append(int(m[c]))
     frames = o["frames"]
-    data = np.stack(arrays) if arrays else np.zeros((0, 3, frames, 25, 2), np.float32)
+    data = np.stack(arrays).astype(np.float32, copy=False) if arrays else \
+        np.zeros((0, 3, frames, 25, 2), np.float32)
+    summary = {"index": task["index"], "inputs": task["inputs"], "count": len(names),
+               "digest": chunk_digest(data, names, meta, columns), "names": names,
+               "meta": meta, "skipped": skipped, "notes": notes}
+    npy, js = chunk_paths(Path(task["work"]), task["index"])
+    _replace(npy, lambda fh: np.lib.format.write_array(fh, data, allow_pickle=False))
+    _replace(js, lambda fh: fh.write(json.dumps(summary, sort_keys=True).encode("utf-8")))
+    return summary
+
+
+def chunk_digest(data: np.ndarray, names: list[str], meta: dict[str, list[int]],
+                 columns: tuple[str, ...]) -> str:
+    """blake2b of a chunk's float32 rows, sample names and metadata columns."""
     hasher = new_hasher()
-    hasher.update(np.ascontiguousarray(data).tobytes())
+    hasher.update(memoryview(np.ascontiguousarray(data, dtype=np.float32)).cast("B"))
     hasher.update("\n".join(names).encode("utf-8"))
     for c in columns:
         hasher.update(np.asarray(meta[c], dtype=np.int64).tobytes())
-    summary = {"index": task["index"], "inputs": task["inputs"], "count": len(names),
-               "digest": hasher.hexdigest(), "names": names, "meta": meta,
-               "skipped": skipped, "notes": notes}
-    npy, js = chunk_paths(Path(task["work"]), task["index"])
-    atomic_save_npy(npy, data.astype(np.float32, copy=False))
-    atomic_write_json(js, summary)
-    return summary
+    return hasher.hexdigest()
+
+
+def verify_chunk(work: Path, summary: dict[str, Any], family: str) -> bool:
+    """True when the chunk's files on disk still hash to the digest its json records."""
+    npy, _ = chunk_paths(work, summary["index"])
+    columns = NTU_COLUMNS if family == "ntu" else PKU_COLUMNS
+    try:
+        data = np.load(npy, mmap_mode="r", allow_pickle=False)
+        return len(data) == summary["count"] and chunk_digest(
+            data, summary["names"], summary["meta"], columns) == summary["digest"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def _replace(path: Path, write) -> None:
+    """Write through a temporary file in the same folder, then rename over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

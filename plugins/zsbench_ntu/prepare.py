@@ -92,9 +92,9 @@ def _digest(obj: Any) -> str:
     return h.hexdigest()
 
 
-def _load_done(work: Path, index: int, inputs: str, on_error: str) -> dict | None:
-    """A committed chunk with the same inputs (one that skipped malformed files is
-    redone when the run now stops on them)."""
+def _load_done(work: Path, index: int, inputs: str, on_error: str, family: str) -> dict | None:
+    """A committed chunk with the same inputs whose files still match its digest (one
+    that skipped malformed files is redone when the run now stops on them)."""
     npy, js = chunks.chunk_paths(work, index)
     if not (npy.is_file() and js.is_file()):
         return None
@@ -105,6 +105,8 @@ def _load_done(work: Path, index: int, inputs: str, on_error: str) -> dict | Non
     if summary.get("inputs") != inputs:
         return None
     if on_error == "stop" and any(sk["reason"] == "error" for sk in summary["skipped"]):
+        return None
+    if not chunks.verify_chunk(work, summary, family):
         return None
     return summary
 
@@ -147,7 +149,8 @@ def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | No
     tasks = [{"index": i, "items": payload[s: s + size], "inputs": _digest(keys[s: s + size]),
               "options": resolved, "work": str(work)} for i, s in enumerate(starts)]
     done = {t["index"]: d for t in tasks
-            if (d := _load_done(work, t["index"], t["inputs"], opts.on_error)) is not None}
+            if (d := _load_done(work, t["index"], t["inputs"], opts.on_error, info.family))
+            is not None}
     pending = [t for t in tasks if t["index"] not in done]
     if done:
         log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
@@ -227,16 +230,12 @@ def _assemble(info: DatasetInfo, resolved: dict, summaries: list[dict], work: Pa
     hasher.update(json.dumps({k: v for k, v in resolved.items() if k != "missing"},
                              sort_keys=True).encode("utf-8"))
     try:
-        row = 0
         for s in summaries:
             npy, _ = chunks.chunk_paths(work, s["index"])
-            block = np.load(npy, mmap_mode="r", allow_pickle=False)
-            if len(block) != s["count"]:
-                raise ZsbenchError(f"{npy}: {len(block)} rows, its summary says {s['count']}; "
+            rows = writer.append_npy(npy)
+            if rows != s["count"]:
+                raise ZsbenchError(f"{npy}: {rows} rows, its summary says {s['count']}; "
                                    "delete the work folder and prepare again")
-            for k in range(0, len(block), 256):
-                writer.write(row + k, np.asarray(block[k: k + 256]))
-            row += len(block)
             hasher.update(s["digest"].encode("ascii"))
         columns = chunks.NTU_COLUMNS if info.family == "ntu" else chunks.PKU_COLUMNS
         samples = {"name": np.asarray([n for s in summaries for n in s["names"]], dtype=str)}

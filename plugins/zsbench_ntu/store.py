@@ -96,31 +96,58 @@ def check_disk(folder: Path, needed: int, what: str) -> None:
 
 
 class StoreWriter:
-    """Writes a store: ``write`` rows into a partial memmap, ``commit`` makes it visible."""
+    """Writes a store front to back: ``write`` appends rows (or ``append_npy`` the rows of
+    a finished ``.npy`` chunk, copied by the kernel) to a partial file; ``commit`` syncs it
+    and makes the store visible. Nothing is memory-mapped while writing, so writing costs
+    neither page faults nor memory."""
 
     def __init__(self, folder: Path, num_samples: int, frames: int) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.shape = (num_samples, 3, frames, 25, 2)
-        check_disk(self.folder, num_samples * 3 * frames * 25 * 2 * 4, "the store")
+        self.row_bytes = 3 * frames * 25 * 2 * 4
+        check_disk(self.folder, num_samples * self.row_bytes, "the store")
         self.partial = self.folder / f".{DATA_FILE}.partial"
-        self.data = np.lib.format.open_memmap(self.partial, mode="w+", dtype=np.float32,
-                                              shape=self.shape)
+        self.fh = open(self.partial, "wb")
+        np.lib.format.write_array_header_1_0(
+            self.fh, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)),
+                      "fortran_order": False, "shape": self.shape})
         self.filled = 0
+
+    def _check_start(self, start: int, rows: int) -> None:
+        if start != self.filled or start + rows > self.shape[0]:
+            raise ZsbenchError(f"internal: rows {start}..{start + rows} written after "
+                               f"{self.filled} of {self.shape[0]}")
 
     def write(self, start: int, block: np.ndarray) -> None:
         if block.dtype != np.float32 or block.shape[1:] != self.shape[1:]:
             raise ZsbenchError(f"internal: block {block.shape} {block.dtype} does not fit {self.shape}")
-        self.data[start: start + len(block)] = block
-        self.filled = max(self.filled, start + len(block))
+        self._check_start(start, len(block))
+        self.fh.write(memoryview(np.ascontiguousarray(block)).cast("B"))
+        self.filled += len(block)
+
+    def append_npy(self, path: Path) -> int:
+        """Append every row of the float32 ``.npy`` file ``path``; returns the row count."""
+        with open(path, "rb") as src:
+            version = np.lib.format.read_magic(src)
+            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read_header(src)
+            if dtype != np.float32 or fortran or tuple(shape[1:]) != self.shape[1:]:
+                raise ZsbenchError(f"{path}: {shape} {dtype} rows do not fit the store "
+                                   f"{self.shape}; delete the work folder and prepare again")
+            rows = int(shape[0])
+            self._check_start(self.filled, rows)
+            _copy_bytes(src, self.fh, rows * self.row_bytes, path)
+        self.filled += rows
+        return rows
 
     def commit(self, samples: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
         if self.filled != self.shape[0]:
             raise ZsbenchError(f"internal: store filled {self.filled} of {self.shape[0]} rows")
-        self.data.flush()
-        del self.data
-        with open(self.partial, "rb+") as fh:
-            os.fsync(fh.fileno())
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
         (self.folder / MANIFEST_FILE).unlink(missing_ok=True)   # invalidate any old store
         os.replace(self.partial, self.folder / DATA_FILE)
         atomic_save_npz(self.folder / SAMPLES_FILE, **samples)
@@ -132,9 +159,39 @@ class StoreWriter:
         return self.folder
 
     def abort(self) -> None:
-        if hasattr(self, "data"):
-            del self.data
+        if not self.fh.closed:
+            self.fh.close()
         self.partial.unlink(missing_ok=True)
+
+
+def _copy_bytes(src, dst, count: int, path: Path) -> None:
+    """Copy ``count`` bytes from the current position of ``src`` to the end of ``dst``,
+    inside the kernel where the platform allows (``os.copy_file_range``)."""
+    dst.flush()
+    left = count
+    if hasattr(os, "copy_file_range"):
+        offset = src.tell()
+        try:
+            while left:
+                n = os.copy_file_range(src.fileno(), dst.fileno(), left, offset)
+                if n == 0:
+                    break
+                offset += n
+                left -= n
+        except OSError:          # e.g. unsupported across these file systems
+            src.seek(offset)
+        else:
+            src.seek(offset)
+            dst.seek(0, os.SEEK_END)
+    while left:
+        buf = src.read(min(left, 1 << 24))
+        if not buf:
+            break
+        dst.write(buf)
+        left -= len(buf)
+    if left:
+        raise ZsbenchError(f"{path}: file ends {left} bytes early; delete the work folder "
+                           "and prepare again")
 
 
 class StoreMissing(ZsbenchError):
