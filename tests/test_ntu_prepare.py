@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 
 from zsbench.api import ZsbenchError
 from zsbench_ntu import chunks, synth
+from zsbench_ntu import store as store_mod
 from zsbench_ntu.datasets import load_dataset
 from zsbench_ntu.prepare import prepare
-from zsbench_ntu.store import StoreWriter, load_store
+from zsbench_ntu.store import load_store
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -117,49 +119,58 @@ def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):
     assert list(sa["name"]) == list(sb["name"]) and not work.exists()
 
 
-@pytest.mark.parametrize("damage", ["flip a value", "cut short", "remove the array"])
-def test_a_damaged_chunk_is_redone_not_reused(tmp_path, monkeypatch, damage):
-    """Chunks are not fsynced one by one; a chunk whose files no longer match the digest
-    its json records (as after a machine crash) is prepared again."""
+@pytest.mark.parametrize("damage,redone", [("flip a value", [1]), ("cut short", [0, 1, 2]),
+                                           ("remove the data file", [0, 1, 2])])
+def test_a_damaged_chunk_is_redone_not_reused(tmp_path, monkeypatch, damage, redone):
+    """Chunks are not fsynced one by one; rows that no longer match the digest their json
+    records (as after a machine crash) are prepared again, and a data file of the wrong
+    size makes every chunk be redone."""
     make_raw(tmp_path / "raw", 3, actions=(1, 2))
-    opts = quiet(chunk_size=4, keep_work=True)       # 12 files -> 3 chunks, kept
-    clean = prepare("ntu60", tmp_path / "raw", tmp_path / "clean", opts, log=lambda s: None)
-    work = next((tmp_path / "clean" / "ntu60").glob(".work-frames50-*"))
-    npy = work / "chunk_00001.npy"
+    opts = quiet(chunk_size=4)                        # 12 files -> 3 chunks
+    fresh = prepare("ntu60", tmp_path / "raw", tmp_path / "fresh", opts, log=lambda s: None)
+
+    def crash(self, ranges):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(store_mod.SlotFile, "finish", crash)
+    with pytest.raises(KeyboardInterrupt):           # every chunk done, store not written
+        prepare("ntu60", tmp_path / "raw", tmp_path / "out", opts, log=lambda s: None)
+    monkeypatch.undo()
+    work = next((tmp_path / "out" / "ntu60").glob(".work-frames50-*"))
+    partial = work / "data.npy.partial"
+    row_bytes = 3 * 50 * 25 * 2 * 4
     if damage == "flip a value":
-        arr = np.load(npy)
-        arr[1, 0, 3, 4, 0] += 1.0
-        np.save(npy, arr)
+        with open(partial, "r+b") as fh:             # chunk 1 owns rows 4..7
+            fh.seek(store_mod.HEADER_BYTES + 5 * row_bytes + 100)
+            fh.write(b"\x01\x02\x03\x04")
     elif damage == "cut short":
-        npy.write_bytes(npy.read_bytes()[:-100])
+        with open(partial, "r+b") as fh:
+            fh.truncate(partial.stat().st_size - 100)
     else:
-        npy.unlink()
+        partial.unlink()
     real = chunks.run_chunk
     calls: list[int] = []
     monkeypatch.setattr(chunks, "run_chunk", lambda t: calls.append(t["index"]) or real(t))
-    logs: list[str] = []
-    again = prepare("ntu60", tmp_path / "raw", tmp_path / "clean", opts, log=logs.append)
-    assert calls == [1] and "resuming: 2 of 3" in logs[0]
-    a, _, ma = load_store(again)
-    b, _, mb = load_store(prepare("ntu60", tmp_path / "raw", tmp_path / "fresh",
-                                  quiet(chunk_size=4), log=lambda s: None))
+    again = prepare("ntu60", tmp_path / "raw", tmp_path / "out", opts, log=lambda s: None)
+    assert calls == redone
+    a, sa, ma = load_store(again)
+    b, sb, mb = load_store(fresh)
     assert np.array_equal(a, b) and ma["fingerprint"] == mb["fingerprint"]
-    assert again == clean
+    assert list(sa["name"]) == list(sb["name"]) and not work.exists()
 
 
 def test_failure_while_committing_leaves_no_store(tmp_path, monkeypatch):
     make_raw(tmp_path / "raw", 1, actions=(1,))
-    real_commit = StoreWriter.commit
+    real_save = store_mod.atomic_save_npz
 
-    def broken(self, samples, manifest):
+    def disk_full(path, **arrays):
         raise OSError("disk full")
 
-    monkeypatch.setattr(StoreWriter, "commit", broken)
+    monkeypatch.setattr(store_mod, "atomic_save_npz", disk_full)
     with pytest.raises(OSError):
         prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(), log=lambda s: None)
     store = tmp_path / "out" / "ntu60" / "frames50"
-    assert not any(store.iterdir())                 # no data, no partial, no manifest
-    monkeypatch.setattr(StoreWriter, "commit", real_commit)
+    assert not store.exists() or not any(store.iterdir())   # no data, no manifest
+    monkeypatch.setattr(store_mod, "atomic_save_npz", real_save)
     calls = []
     monkeypatch.setattr(chunks, "run_chunk", lambda t: calls.append(t) or {})
     folder = prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(), log=lambda s: None)
@@ -194,6 +205,26 @@ def test_two_workers_give_the_same_store(tmp_path):
     (a, _, ma), (b, _, mb) = load_store(one), load_store(two)
     assert np.array_equal(a, b) and ma["fingerprint"] == mb["fingerprint"]
     assert json.loads((one / "manifest.json").read_text())["pipeline"]["pipeline"] == "ctrgcn"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_skipped_files_leave_no_gap_in_the_store(tmp_path, workers):
+    """Chunks write into fixed row ranges; skipped inputs leave gaps that are closed
+    before the store is published: the store equals one prepared without those files."""
+    stems = make_raw(tmp_path / "raw", 3, actions=(1, 2))        # 12 files
+    shutil.copytree(tmp_path / "raw", tmp_path / "raw_clean")
+    for k in (1, 6):                                             # chunks 0 and 1 of 3
+        (tmp_path / "raw" / f"{stems[k]}.skeleton").write_text("3\n1\n")
+        (tmp_path / "raw_clean" / f"{stems[k]}.skeleton").unlink()
+    opts = quiet(chunk_size=4, frames=300, workers=workers, on_error="skip")
+    got = prepare("ntu60", tmp_path / "raw", tmp_path / "a", opts, log=lambda s: None)
+    want = prepare("ntu60", tmp_path / "raw_clean", tmp_path / "b", quiet(frames=300),
+                   log=lambda s: None)
+    (a, sa, ma), (b, sb, _) = load_store(got), load_store(want)
+    assert a.shape == (10, 3, 300, 25, 2) and np.array_equal(a, b)
+    assert list(sa["name"]) == list(sb["name"]) and list(sa["label"]) == list(sb["label"])
+    assert ma["report"]["skipped"] == {"error": 2}
+    assert (got / "data.npy").stat().st_size == a.nbytes + store_mod.HEADER_BYTES
 
 
 def test_plugin_import_is_cheap_and_registers_four_datasets():

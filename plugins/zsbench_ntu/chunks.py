@@ -1,11 +1,11 @@
-"""One chunk of ``prepare``: turn a list of raw inputs into fixed-length arrays and commit
-them as ``chunk_NNNNN.npy`` + ``chunk_NNNNN.json`` (each written to a temporary name and
-renamed; the json is written last and marks the chunk complete). Runs in worker
-processes; returns a summary dict, never raises for a bad input (a fatal problem comes
-back as ``{"fatal": message}``).
+"""One chunk of ``prepare``: turn a list of raw inputs into fixed-length arrays, write them
+into the chunk's slots of the store's data file (``store.SlotFile``) and commit
+``chunk_NNNNN.json`` (written to a temporary name and renamed: the chunk is complete once
+it exists). Runs in worker processes; returns a summary dict, never raises for a bad
+input (a fatal problem comes back as ``{"fatal": message}``).
 
 Chunks are not fsynced one by one (the finished store is): the json records a digest of
-the chunk's arrays, names and metadata, and a rerun reuses a chunk only when its files
+the chunk's arrays, names and metadata, and a rerun reuses a chunk only when its rows
 still hash to that digest, so a chunk damaged by a crash of the machine is redone.
 """
 from __future__ import annotations
@@ -24,15 +24,15 @@ from .ntu_parse import parse_skeleton
 from .ntu_select import SampleSkipped, ctrgcn_array, stgcn_array
 from .pku_parse import read_pku_labels, read_pku_skeleton
 from .resample import centre_crop_pad, crop_resize, motion_processor
-from .store import new_hasher
+from .store import SlotFile, new_hasher
 
 NTU_COLUMNS = ("label", "setup", "camera", "subject", "replication", "length")
 PKU_COLUMNS = ("label", "video", "camera", "row", "start", "end", "length",
                "train_xsub", "train_xview")
 
 
-def chunk_paths(work: Path, index: int) -> tuple[Path, Path]:
-    return work / f"chunk_{index:05d}.npy", work / f"chunk_{index:05d}.json"
+def chunk_path(work: Path, index: int) -> Path:
+    return work / f"chunk_{index:05d}.json"
 
 
 def _fixed_length(arr: np.ndarray, o: dict[str, Any], name: str) -> np.ndarray:
@@ -137,18 +137,22 @@ def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
     frames = o["frames"]
     data = np.stack(arrays).astype(np.float32, copy=False) if arrays else \
         np.zeros((0, 3, frames, 25, 2), np.float32)
-    summary = {"index": task["index"], "inputs": task["inputs"], "count": len(names),
-               "digest": chunk_digest(data, names, meta, columns), "names": names,
-               "meta": meta, "skipped": skipped, "notes": notes}
-    npy, js = chunk_paths(Path(task["work"]), task["index"])
-    _replace(npy, lambda fh: np.lib.format.write_array(fh, data, allow_pickle=False))
-    _replace(js, lambda fh: fh.write(json.dumps(summary, sort_keys=True).encode("utf-8")))
+    if len(data) > task["slots"]:
+        return {"fatal": f"{task['items'][0][0]}..: {len(data)} samples from inputs planned "
+                f"for at most {task['slots']} (did the raw files change during the run?)",
+                "index": task["index"]}
+    SlotFile(Path(task["slot_file"]), task["capacity"], frames).write_rows(task["row"], data)
+    summary = {"index": task["index"], "inputs": task["inputs"], "row": task["row"],
+               "count": len(names), "digest": chunk_digest(data, names, meta, columns),
+               "names": names, "meta": meta, "skipped": skipped, "notes": notes}
+    _replace(chunk_path(Path(task["work"]), task["index"]),
+             lambda fh: fh.write(json.dumps(summary, sort_keys=True).encode("utf-8")))
     return summary
 
 
 def chunk_digest(data: np.ndarray, names: list[str], meta: dict[str, list[int]],
                  columns: tuple[str, ...]) -> str:
-    """blake2b of a chunk's float32 rows, sample names and metadata columns."""
+    """SHA-256 of a chunk's float32 rows, sample names and metadata columns."""
     hasher = new_hasher()
     hasher.update(memoryview(np.ascontiguousarray(data, dtype=np.float32)).cast("B"))
     hasher.update("\n".join(names).encode("utf-8"))
@@ -157,14 +161,13 @@ def chunk_digest(data: np.ndarray, names: list[str], meta: dict[str, list[int]],
     return hasher.hexdigest()
 
 
-def verify_chunk(work: Path, summary: dict[str, Any], family: str) -> bool:
-    """True when the chunk's files on disk still hash to the digest its json records."""
-    npy, _ = chunk_paths(work, summary["index"])
+def verify_chunk(slots: SlotFile, summary: dict[str, Any], family: str) -> bool:
+    """True when the chunk's rows in the data file still hash to the digest its json
+    records."""
     columns = NTU_COLUMNS if family == "ntu" else PKU_COLUMNS
     try:
-        data = np.load(npy, mmap_mode="r", allow_pickle=False)
-        return len(data) == summary["count"] and chunk_digest(
-            data, summary["names"], summary["meta"], columns) == summary["digest"]
+        data = slots.read_rows(summary["row"], summary["count"])
+        return chunk_digest(data, summary["names"], summary["meta"], columns) == summary["digest"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

@@ -94,7 +94,8 @@ class PrepareOptions(PluginConfig):
     skeleton_dir: str | None = None
     label_dir: str | None = None
     split_dir: str | None = None
-    workers: int = Field(0, ge=0, description="worker processes (0 = one per CPU, at most 8)")
+    workers: int = Field(0, ge=0, description="worker processes (0 = one per CPU, at most 8, and at most "
+                         "one per 1,000 inputs)")
     chunk_size: int = Field(256, ge=1, le=100000)
     progress: bool = True
     keep_work: bool = Field(False, description="keep the chunk folder after committing")

@@ -51,7 +51,9 @@ def store_dir(root: Path, name: str, frames: int) -> Path:
 
 
 def new_hasher() -> "hashlib._Hash":
-    return hashlib.blake2b(digest_size=16)
+    """The hash behind every fingerprint and chunk digest: SHA-256 (hardware-accelerated
+    in OpenSSL on current CPUs, ~1.9 GB/s here against ~1.3 GB/s for blake2b)."""
+    return hashlib.sha256()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -126,37 +128,13 @@ class StoreWriter:
         self.fh.write(memoryview(np.ascontiguousarray(block)).cast("B"))
         self.filled += len(block)
 
-    def append_npy(self, path: Path) -> int:
-        """Append every row of the float32 ``.npy`` file ``path``; returns the row count."""
-        with open(path, "rb") as src:
-            version = np.lib.format.read_magic(src)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
-                np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read_header(src)
-            if dtype != np.float32 or fortran or tuple(shape[1:]) != self.shape[1:]:
-                raise ZsbenchError(f"{path}: {shape} {dtype} rows do not fit the store "
-                                   f"{self.shape}; delete the work folder and prepare again")
-            rows = int(shape[0])
-            self._check_start(self.filled, rows)
-            _copy_bytes(src, self.fh, rows * self.row_bytes, path)
-        self.filled += rows
-        return rows
-
     def commit(self, samples: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
         if self.filled != self.shape[0]:
             raise ZsbenchError(f"internal: store filled {self.filled} of {self.shape[0]} rows")
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
-        (self.folder / MANIFEST_FILE).unlink(missing_ok=True)   # invalidate any old store
-        os.replace(self.partial, self.folder / DATA_FILE)
-        atomic_save_npz(self.folder / SAMPLES_FILE, **samples)
-        manifest = dict(manifest)
-        manifest.update(schema=SCHEMA, num_samples=self.shape[0], frames=self.shape[2],
-                        data_file=DATA_FILE, data_bytes=(self.folder / DATA_FILE).stat().st_size,
-                        created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        atomic_write_json(self.folder / MANIFEST_FILE, manifest)
-        return self.folder
+        return publish(self.partial, self.folder, self.shape, samples, manifest)
 
     def abort(self) -> None:
         if not self.fh.closed:
@@ -164,34 +142,115 @@ class StoreWriter:
         self.partial.unlink(missing_ok=True)
 
 
-def _copy_bytes(src, dst, count: int, path: Path) -> None:
-    """Copy ``count`` bytes from the current position of ``src`` to the end of ``dst``,
-    inside the kernel where the platform allows (``os.copy_file_range``)."""
-    dst.flush()
-    left = count
-    if hasattr(os, "copy_file_range"):
-        offset = src.tell()
+def publish(data_file: Path, folder: Path, shape: tuple[int, ...],
+            samples: dict[str, np.ndarray], manifest: dict[str, Any]) -> Path:
+    """Make a complete, synced data file the store in ``folder``: invalidate any old
+    store, write the sample table, rename the data into place and, last, write the
+    manifest. (The sample table goes first so that a full disk leaves the data file where
+    it was, and a rerun can still reuse it.)"""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MANIFEST_FILE).unlink(missing_ok=True)
+    atomic_save_npz(folder / SAMPLES_FILE, **samples)
+    os.replace(data_file, folder / DATA_FILE)
+    manifest = dict(manifest)
+    manifest.update(schema=SCHEMA, num_samples=shape[0], frames=shape[2], data_file=DATA_FILE,
+                    data_bytes=(folder / DATA_FILE).stat().st_size,
+                    created=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+    atomic_write_json(folder / MANIFEST_FILE, manifest)
+    return folder
+
+
+HEADER_BYTES = 128
+
+
+def npy_header(shape: tuple[int, ...], size: int = HEADER_BYTES) -> bytes:
+    """A version-1.0 ``.npy`` header for a C-order float32 array of ``shape``, padded
+    with spaces to exactly ``size`` bytes (numpy pads the same way, to 64-byte multiples)."""
+    text = "{'descr': '<f4', 'fortran_order': False, 'shape': %r, }" % (tuple(shape),)
+    if len(text) + 11 > size:
+        raise ZsbenchError(f"internal: shape {shape} does not fit a {size}-byte header")
+    body = text.ljust(size - 11) + "\n"
+    return b"\x93NUMPY\x01\x00" + len(body).to_bytes(2, "little") + body.encode("latin1")
+
+
+class SlotFile:
+    """The data file of a store being prepared, filled in place by chunks in any order.
+
+    Each chunk owns a fixed range of rows ("slots") sized by an upper bound of the
+    samples its inputs can give (one per NTU file, one per label row of a PKU video)
+    and writes its samples at the start of that range. The file is created sparse with
+    room for every slot behind a reserved header, so workers write straight into it and
+    the data are written once. ``finish`` moves the chunks' rows together (only where
+    some inputs were skipped), writes the header, syncs, and hands the file to
+    ``publish``.
+    """
+
+    def __init__(self, path: Path, capacity: int, frames: int) -> None:
+        self.path = Path(path)
+        self.frames = frames
+        self.row_bytes = row_bytes(frames)
+        self.capacity = capacity
+        self.size = HEADER_BYTES + capacity * self.row_bytes
+
+    def usable(self) -> bool:
+        """The file exists with the planned size (rows from an earlier run may be reused)."""
         try:
-            while left:
-                n = os.copy_file_range(src.fileno(), dst.fileno(), left, offset)
-                if n == 0:
-                    break
-                offset += n
-                left -= n
-        except OSError:          # e.g. unsupported across these file systems
-            src.seek(offset)
-        else:
-            src.seek(offset)
-            dst.seek(0, os.SEEK_END)
-    while left:
-        buf = src.read(min(left, 1 << 24))
-        if not buf:
-            break
-        dst.write(buf)
-        left -= len(buf)
-    if left:
-        raise ZsbenchError(f"{path}: file ends {left} bytes early; delete the work folder "
-                           "and prepare again")
+            return self.path.stat().st_size == self.size
+        except OSError:
+            return False
+
+    def create(self) -> None:
+        check_disk(self.path.parent, self.capacity * self.row_bytes, "the store")
+        with open(self.path, "wb") as fh:
+            fh.truncate(self.size)
+
+    def write_rows(self, row: int, data: np.ndarray) -> None:
+        if row < 0 or row + len(data) > self.capacity:
+            raise ZsbenchError(f"internal: rows {row}..{row + len(data)} outside the "
+                               f"{self.capacity} slots of {self.path}")
+        with open(self.path, "r+b") as fh:
+            fh.seek(HEADER_BYTES + row * self.row_bytes)
+            fh.write(memoryview(np.ascontiguousarray(data, dtype=np.float32)).cast("B"))
+
+    def read_rows(self, row: int, count: int) -> np.ndarray:
+        return np.fromfile(self.path, dtype=np.float32, count=count * self.row_bytes // 4,
+                           offset=HEADER_BYTES + row * self.row_bytes
+                           ).reshape(count, 3, self.frames, 25, 2)
+
+    def finish(self, ranges: list[tuple[int, int]]) -> tuple[int, ...]:
+        """Compact the (first slot, row count) ``ranges`` in order to the front, truncate,
+        write the header and fsync. Returns the array's shape."""
+        total = sum(n for _, n in ranges)
+        with open(self.path, "r+b") as fh:
+            dest = 0
+            for start, count in ranges:
+                if start != dest:
+                    _move_rows(fh, start, dest, count, self.row_bytes)
+                dest += count
+            fh.truncate(HEADER_BYTES + total * self.row_bytes)
+            shape = (total, 3, self.frames, 25, 2)
+            fh.seek(0)
+            fh.write(npy_header(shape))
+            fh.flush()
+            os.fsync(fh.fileno())
+        return shape
+
+
+def row_bytes(frames: int) -> int:
+    return 3 * frames * 25 * 2 * 4
+
+
+def _move_rows(fh, src: int, dest: int, count: int, nbytes: int, block: int = 1 << 24) -> None:
+    """Move ``count`` rows from slot ``src`` down to slot ``dest`` (dest < src), front to
+    back, so overlapping ranges are safe."""
+    done, total = 0, count * nbytes
+    while done < total:
+        n = min(block, total - done)
+        fh.seek(HEADER_BYTES + src * nbytes + done)
+        buf = fh.read(n)
+        fh.seek(HEADER_BYTES + dest * nbytes + done)
+        fh.write(buf)
+        done += n
 
 
 class StoreMissing(ZsbenchError):
