@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "harness"), str(ROOT / "plugins")]
 
 from zsbench_ntu import synth  # noqa: E402
-from zsbench_ntu.prepare import prepare  # noqa: E402
+from zsbench_ntu.prepare import auto_workers, prepare  # noqa: E402
 from zsbench_ntu.store import StoreWriter, load_store  # noqa: E402
 
 BODY_KEYS = ["bodyID", "clipedEdges", "handLeftConfidence", "handLeftState",
@@ -443,7 +443,7 @@ def bench_speed(n: int, tmp: Path) -> dict:
               f"    reference, core only                   {t_core:6.2f} s ({per * t_core:5.2f} ms/file)\n"
               f"    product, 1 process                     {t_one:6.2f} s ({per * t_one:5.2f} ms/file, "
               f"{c_one:.2f} s CPU)\n"
-              f"    product, default workers ({min(8, os.cpu_count() or 1)})           {t_all:6.2f} s\n"
+              f"    product, default workers ({auto_workers(len(files))})           {t_all:6.2f} s\n"
               f"    speed ratio, 1 process: {t_ref / t_one:.1f}x vs complete reference, "
               f"{t_core / t_one:.1f}x vs core only; default workers: {t_ref / t_all:.1f}x / "
               f"{t_core / t_all:.1f}x\n"

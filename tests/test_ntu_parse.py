@@ -134,6 +134,38 @@ def test_compiled_path_converts_like_float():
     assert np.array_equal(got[3][0, [0, 3, 6]].ravel().view(np.uint32), want.view(np.uint32))
 
 
+def _random_decimal(rng) -> str:
+    """Decimal spellings float() accepts: 1-22 digits, optional sign, dot anywhere,
+    leading zeros, sometimes an exponent."""
+    digits = "".join(rng.choice(list("0123456789"), size=int(rng.integers(1, 23))))
+    if rng.random() < 0.8:
+        cut = int(rng.integers(0, len(digits) + 1))
+        digits = digits[:cut] + "." + digits[cut:]
+        if digits == ".":
+            digits = "0."
+    sign = rng.choice(["", "-", "+"], p=[0.5, 0.45, 0.05])
+    exp = f"e{int(rng.integers(-30, 30))}" if rng.random() < 0.1 else ""
+    return f"{sign}{digits}{exp}"
+
+
+@needs_compiled
+def test_compiled_conversion_matches_float_on_many_spellings():
+    rng = np.random.default_rng(14)
+    tokens = [_random_decimal(rng) for _ in range(40 * 25 * 3)]
+    xyz = synth.synth_body(40, rng)
+    lines = synth.skeleton_text(synth.frames_from_tracks(40, [("9", 0, xyz)])).split("\n")
+    joint_lines = [i for i, ln in enumerate(lines) if len(ln.split()) == 12]
+    assert len(joint_lines) == 1000
+    for n, i in enumerate(joint_lines):
+        lines[i] = " ".join(tokens[3 * n: 3 * n + 3] + lines[i].split()[3:])
+    got = ntu_parse._parse_compiled("\n".join(lines).encode())
+    assert got is not None
+    with np.errstate(over="ignore"):
+        want = np.asarray([float(t) for t in tokens], dtype=np.float64).astype(np.float32)
+    bad = np.flatnonzero(got[3].ravel().view(np.uint32) != want.view(np.uint32))
+    assert not len(bad), [tokens[i] for i in bad[:5]]
+
+
 MUTATIONS = {
     "blank line inside": lambda ls: ls[:6] + [""] + ls[6:],
     "extra token on a joint line": lambda ls: ls[:5] + [ls[5] + " 1"] + ls[6:],

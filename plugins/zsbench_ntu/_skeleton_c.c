@@ -7,8 +7,8 @@
  *
  *   frames    bytes of int64: the 0-based raw frame index of every body record
  *   id_spans  bytes of int64: (start, stop) byte offsets of every record's body ID token
- *   xyz       bytes of float64: x, y, z of the 25 joints of every record, converted with
- *             PyOS_string_to_double (the conversion behind Python's float())
+ *   xyz       bytes of float64: x, y, z of the 25 joints of every record, bit-identical
+ *             to Python's float() of each token (see to_double)
  *
  * Returns None whenever the file is not a plain, well-formed skeleton file (odd bytes,
  * wrong token counts, blank or missing lines, an unparsable number, trailing content):
@@ -105,6 +105,54 @@ static long long read_count_line(cursor *c)
     return read_count(s[0], e[0]);
 }
 
+/* Exact powers of ten representable as doubles. */
+static const double POW10[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                 1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+
+/* Convert the token [s, e) to a double exactly as float() does. Plain decimals
+ * ([+-]digits[.digits], at most 19 digits, no exponent) whose digits form an integer
+ * m <= 2^53 take Clinger's fast path: m and 10^k are exact doubles and one IEEE
+ * division rounds m / 10^k correctly, so the result is the correctly rounded value
+ * float() returns. Anything else goes through PyOS_string_to_double, the conversion
+ * behind float(). Returns 0 on success, -1 when the token is not a number. */
+static int to_double(const char *s, const char *e, double *out)
+{
+    const char *p = s;
+    int neg = 0, digits = 0, frac = 0, dot = 0;
+    uint64_t m = 0;
+    if (p < e && (*p == '-' || *p == '+')) {
+        neg = *p == '-';
+        p++;
+    }
+    for (; p < e; p++) {
+        char ch = *p;
+        if (ch >= '0' && ch <= '9') {
+            if (++digits > 19)
+                break;
+            m = m * 10 + (uint64_t)(ch - '0');
+            frac += dot;
+        } else if (ch == '.' && !dot) {
+            dot = 1;
+        } else {
+            break;
+        }
+    }
+    if (p == e && digits > 0 && m <= (UINT64_C(1) << 53) && frac <= 22) {
+        double v = (double)m / POW10[frac];
+        *out = neg ? -v : v;
+        return 0;
+    }
+    char *stop = NULL;
+    double v = PyOS_string_to_double(s, &stop, NULL);
+    if (stop != e) { /* not a number, or a number followed by junk */
+        PyErr_Clear();
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
 typedef struct {
     char *data;
     size_t used, cap;
@@ -164,15 +212,9 @@ static PyObject *parse(PyObject *self, PyObject *arg)
             for (int j = 0; j < JOINTS; j++) {
                 if (read_line(&c, s, e, JOINT_TOKENS) != JOINT_TOKENS)
                     goto done;
-                for (int k = 0; k < 3; k++) {
-                    char *stop = NULL;
-                    double v = PyOS_string_to_double(s[k], &stop, NULL);
-                    if (stop != e[k]) { /* not a number, or a number followed by junk */
-                        PyErr_Clear();
+                for (int k = 0; k < 3; k++)
+                    if (to_double(s[k], e[k], &out[3 * j + k]))
                         goto done;
-                    }
-                    out[3 * j + k] = v;
-                }
             }
             xyz.used += JOINTS * 3 * sizeof(double);
         }

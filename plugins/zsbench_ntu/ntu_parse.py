@@ -101,7 +101,8 @@ def _parse_compiled(raw: bytes):
     nrec = len(frames) // 8
     spans = np.frombuffer(spans, dtype=np.int64).reshape(nrec, 2).tolist()
     ids = [raw[s:e].decode("ascii") for s, e in spans]
-    joints = np.frombuffer(xyz, dtype=np.float64).astype(np.float32).reshape(nrec, JOINTS, 3)
+    with np.errstate(over="ignore"):     # beyond float32: inf, dropped as non-finite later
+        joints = np.frombuffer(xyz, dtype=np.float64).astype(np.float32).reshape(nrec, JOINTS, 3)
     return num_frames, np.frombuffer(frames, dtype=np.int64).copy(), ids, joints
 
 
@@ -159,7 +160,8 @@ def _parse_fast(raw: bytes):
     vals = _xyz_values(raw, a, ts, rec_pos)
     if vals is None:
         return None
-    joints = vals.astype(np.float32).reshape(nrec, JOINTS, 3)
+    with np.errstate(over="ignore"):
+        joints = vals.astype(np.float32).reshape(nrec, JOINTS, 3)
     id_start = ts[rec_pos].tolist()
     id_stop = ts[rec_pos + 1].tolist()
     ids = [raw[s:e].rstrip().decode("ascii") for s, e in zip(id_start, id_stop)]
@@ -270,7 +272,8 @@ def _parse_slow(raw: bytes, path: str, keep_truncated: bool) -> ParsedSkeleton:
                     i += 1
                 frames.append(f)
                 ids.append(info[0])
-                joints.append(xyz.astype(np.float32))
+                with np.errstate(over="ignore"):
+                    joints.append(xyz.astype(np.float32))
             complete["frames"] = f + 1
             complete["records"] = len(ids)
         if i < last:
