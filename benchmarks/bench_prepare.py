@@ -45,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "harness"), str(ROOT / "plugins")]
 
 from zsbench_ntu import synth  # noqa: E402
+from zsbench_ntu.ntu_parse import compiled_parser_enabled  # noqa: E402
 from zsbench_ntu.prepare import auto_workers, prepare  # noqa: E402
 from zsbench_ntu.store import StoreWriter, load_store  # noqa: E402
 
@@ -423,34 +424,44 @@ def bench_speed(n: int, tmp: Path) -> dict:
         t_core, c_core = time.perf_counter() - t0, time.process_time() - c0
         timings, same = {}, bool(np.array_equal(ref, ref_core))
         diff = float(np.abs(ref - ref_core).max())
-        for workers in (1, 0):
-            out = tmp / f"out_{frames}_{workers}"
+        for variant in ("one", "default", "numpy"):
+            out = tmp / f"out_{frames}_{variant}"
+            if variant == "numpy":                    # as installed without a C compiler
+                os.environ["ZSBENCH_PURE_PYTHON"] = "1"
             t0, c0 = time.perf_counter(), time.process_time()
-            folder = prepare("ntu60", raw, out, {"frames": frames, "workers": workers,
+            folder = prepare("ntu60", raw, out, {"frames": frames,
+                                                 "workers": 0 if variant == "default" else 1,
                                                  "progress": False, "chunk_size": 64},
                              log=lambda s: None)
-            timings[workers] = (time.perf_counter() - t0, time.process_time() - c0)
+            timings[variant] = (time.perf_counter() - t0, time.process_time() - c0)
+            os.environ.pop("ZSBENCH_PURE_PYTHON", None)
             data, samples, _ = load_store(folder)
             ok = data.shape == ref.shape and bool(np.array_equal(data, ref))
             diff = max(diff, float(np.abs(np.asarray(data) - ref).max())
                        if data.shape == ref.shape else float("nan"))
             same = same and ok
             del data
-        (t_one, c_one), (t_all, _) = timings[1], timings[0]
+        (t_one, c_one), (t_all, _), (t_np, _) = (timings["one"], timings["default"],
+                                                 timings["numpy"])
+        compiled = "compiled parser" if compiled_parser_enabled() else \
+            "numpy parser: the C extension is not built"
         per = 1e3 / len(files)
         print(f"[{frames:3d} frames] {title}\n"
               f"    reference, complete (as the scripts)  {t_ref:6.2f} s ({per * t_ref:5.2f} ms/file)\n"
               f"    reference, core only                   {t_core:6.2f} s ({per * t_core:5.2f} ms/file)\n"
-              f"    product, 1 process                     {t_one:6.2f} s ({per * t_one:5.2f} ms/file, "
+              f"    product, 1 process ({compiled})  {t_one:6.2f} s ({per * t_one:5.2f} ms/file, "
               f"{c_one:.2f} s CPU)\n"
               f"    product, default workers ({auto_workers(len(files))})           {t_all:6.2f} s\n"
               f"    speed ratio, 1 process: {t_ref / t_one:.1f}x vs complete reference, "
               f"{t_core / t_one:.1f}x vs core only; default workers: {t_ref / t_all:.1f}x / "
               f"{t_core / t_all:.1f}x\n"
+              f"    product, 1 process, numpy parser (installs without a C compiler)  {t_np:6.2f} s"
+              f" -> {t_ref / t_np:.1f}x / {t_core / t_np:.1f}x\n"
               f"    arrays identical (reference, core, product): {same} (max |diff| {diff:.3g})")
         results[frames] = {"reference_s": t_ref, "reference_cpu_s": c_ref, "core_s": t_core,
                            "core_cpu_s": c_core, "product_s": t_one, "product_cpu_s": c_one,
-                           "product_parallel_s": t_all, "ratio": t_ref / t_one,
+                           "product_parallel_s": t_all, "product_numpy_s": t_np,
+                           "ratio": t_ref / t_one,
                            "ratio_core": t_core / t_one, "ratio_parallel": t_ref / t_all,
                            "identical": same}
     return results

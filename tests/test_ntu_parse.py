@@ -116,7 +116,10 @@ def test_compiled_and_numpy_paths_agree_bit_for_bit(newline, final):
         frames[min(3, len(frames) - 1)] = []
         raw = synth.skeleton_text(frames, newline=newline, final_newline=final).encode()
         fast = _parse_fast(raw)
-        assert fast is not None and _same(ntu_parse._parse_compiled(raw), fast)
+        got = ntu_parse._parse_compiled(raw)
+        assert fast is not None and _same(got, fast)
+        order = list(dict.fromkeys(got[2]))             # IDs in order of first appearance
+        assert got[4].tolist() == [order.index(b) for b in got[2]]
 
 
 @needs_compiled

@@ -3,10 +3,11 @@
  * DATA_FORMATS.md section 1.2). Built by setup.py when a C compiler is available; the
  * pure-numpy path in ntu_parse.py is used otherwise and gives the same arrays.
  *
- * parse(data: bytes) -> None | (num_frames, frames, id_spans, xyz)
+ * parse(data: bytes) -> None | (num_frames, frames, codes, body_ids, xyz)
  *
  *   frames    bytes of int64: the 0-based raw frame index of every body record
- *   id_spans  bytes of int64: (start, stop) byte offsets of every record's body ID token
+ *   codes     bytes of int64: for every record, the index of its body ID in body_ids
+ *   body_ids  list of str: the distinct body ID tokens in order of first appearance
  *   xyz       bytes of float64: x, y, z of the 25 joints of every record, bit-identical
  *             to Python's float() of each token (see to_double)
  *
@@ -182,7 +183,8 @@ static PyObject *parse(PyObject *self, PyObject *arg)
     }
     const char *base = PyBytes_AS_STRING(arg); /* NUL-terminated by CPython */
     cursor c = {base, base + PyBytes_GET_SIZE(arg)};
-    growbuf frames = {0}, ids = {0}, xyz = {0};
+    growbuf frames = {0}, codes = {0}, uniq = {0}, xyz = {0}; /* uniq: (start, len) pairs */
+    Py_ssize_t nuniq = 0;
     PyObject *result = NULL;
     const char *s[JOINT_TOKENS], *e[JOINT_TOKENS];
     int ok = 0;
@@ -197,13 +199,26 @@ static PyObject *parse(PyObject *self, PyObject *arg)
         for (long long b = 0; b < bodies; b++) {
             if (read_line(&c, s, e, BODY_TOKENS) != BODY_TOKENS)
                 goto done;
-            int64_t span[2] = {s[0] - base, e[0] - base};
-            int64_t fi = f;
-            if (grow(&ids, sizeof(span)) || grow(&frames, sizeof(fi)) ||
+            /* the body ID's code: linear search, files have a handful of distinct IDs */
+            Py_ssize_t id_start = s[0] - base, id_len = e[0] - s[0];
+            int64_t code = 0, fi = f;
+            const Py_ssize_t *u = (const Py_ssize_t *)uniq.data;
+            while (code < nuniq && !(u[2 * code + 1] == id_len &&
+                                     memcmp(base + u[2 * code], s[0], (size_t)id_len) == 0))
+                code++;
+            if (code == nuniq) {
+                Py_ssize_t pair[2] = {id_start, id_len};
+                if (grow(&uniq, sizeof(pair)))
+                    goto nomem;
+                memcpy(uniq.data + uniq.used, pair, sizeof(pair));
+                uniq.used += sizeof(pair);
+                nuniq++;
+            }
+            if (grow(&codes, sizeof(code)) || grow(&frames, sizeof(fi)) ||
                 grow(&xyz, JOINTS * 3 * sizeof(double)))
                 goto nomem;
-            memcpy(ids.data + ids.used, span, sizeof(span));
-            ids.used += sizeof(span);
+            memcpy(codes.data + codes.used, &code, sizeof(code));
+            codes.used += sizeof(code);
             memcpy(frames.data + frames.used, &fi, sizeof(fi));
             frames.used += sizeof(fi);
             if (read_count_line(&c) != JOINTS)
@@ -228,27 +243,41 @@ static PyObject *parse(PyObject *self, PyObject *arg)
     ok = 1;
 done:
     if (ok) {
-        result = Py_BuildValue("(Ly#y#y#)", num_frames,
-                               frames.data ? frames.data : "", (Py_ssize_t)frames.used,
-                               ids.data ? ids.data : "", (Py_ssize_t)ids.used,
-                               xyz.data ? xyz.data : "", (Py_ssize_t)xyz.used);
+        PyObject *names = PyList_New(nuniq);
+        const Py_ssize_t *u = (const Py_ssize_t *)uniq.data;
+        for (Py_ssize_t i = 0; names && i < nuniq; i++) {
+            PyObject *name = PyUnicode_DecodeASCII(base + u[2 * i], u[2 * i + 1], "strict");
+            if (!name) {
+                Py_CLEAR(names);
+                break;
+            }
+            PyList_SET_ITEM(names, i, name);
+        }
+        if (names) {
+            result = Py_BuildValue("(Ly#y#Ny#)", num_frames,
+                                   frames.data ? frames.data : "", (Py_ssize_t)frames.used,
+                                   codes.data ? codes.data : "", (Py_ssize_t)codes.used,
+                                   names, xyz.data ? xyz.data : "", (Py_ssize_t)xyz.used);
+        }
     } else {
         result = Py_NewRef(Py_None);
     }
     PyMem_Free(frames.data);
-    PyMem_Free(ids.data);
+    PyMem_Free(codes.data);
+    PyMem_Free(uniq.data);
     PyMem_Free(xyz.data);
     return result;
 nomem:
     PyMem_Free(frames.data);
-    PyMem_Free(ids.data);
+    PyMem_Free(codes.data);
+    PyMem_Free(uniq.data);
     PyMem_Free(xyz.data);
     return PyErr_NoMemory();
 }
 
 static PyMethodDef methods[] = {
     {"parse", parse, METH_O,
-     "parse(data: bytes) -> None | (num_frames, frames, id_spans, xyz); see ntu_parse.py"},
+     "parse(data: bytes) -> None | (num_frames, frames, codes, body_ids, xyz); see ntu_parse.py"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -56,7 +56,8 @@ class ParsedSkeleton:
     """One file as body records, in file order.
 
     ``frame[r]`` is the 0-based raw frame index of record ``r``, ``body_ids[r]`` its
-    tracking ID (string), ``joints[r]`` its (25, 3) float32 x, y, z.
+    tracking ID (string), ``joints[r]`` its (25, 3) float32 x, y, z. ``body_codes[r]``,
+    when the parser provides it, numbers the distinct IDs in order of first appearance.
     """
 
     path: str
@@ -66,6 +67,7 @@ class ParsedSkeleton:
     joints: np.ndarray
     truncated_line: int | None = None
     notes: dict[str, int] = field(default_factory=dict)
+    body_codes: np.ndarray | None = None
 
     @property
     def num_records(self) -> int:
@@ -83,8 +85,9 @@ def parse_skeleton(path: str | Path, keep_truncated: bool = False) -> ParsedSkel
         raise RawFormatError(path, None, f"cannot read file: {exc.strerror or exc}") from exc
     fast = _parse_compiled(raw) if compiled_parser_enabled() else _parse_fast(raw)
     if fast is not None:
-        num_frames, frames, ids, joints = fast
-        return ParsedSkeleton(path, num_frames, frames, ids, joints)
+        num_frames, frames, ids, joints = fast[:4]
+        return ParsedSkeleton(path, num_frames, frames, ids, joints,
+                              body_codes=fast[4] if len(fast) > 4 else None)
     return _parse_slow(raw, path, keep_truncated)
 
 
@@ -97,13 +100,13 @@ def _parse_compiled(raw: bytes):
     res = _skeleton_c.parse(raw)
     if res is None:
         return None
-    num_frames, frames, spans, xyz = res
-    nrec = len(frames) // 8
-    spans = np.frombuffer(spans, dtype=np.int64).reshape(nrec, 2).tolist()
-    ids = [raw[s:e].decode("ascii") for s, e in spans]
+    num_frames, frames, codes, unique_ids, xyz = res
+    codes = np.frombuffer(codes, dtype=np.int64)
+    nrec = len(codes)
     with np.errstate(over="ignore"):     # beyond float32: inf, dropped as non-finite later
         joints = np.frombuffer(xyz, dtype=np.float64).astype(np.float32).reshape(nrec, JOINTS, 3)
-    return num_frames, np.frombuffer(frames, dtype=np.int64).copy(), ids, joints
+    ids = [unique_ids[c] for c in codes.tolist()]
+    return num_frames, np.frombuffer(frames, dtype=np.int64).copy(), ids, joints, codes.copy()
 
 
 def _parse_fast(raw: bytes):

@@ -47,13 +47,18 @@ def clean_records(p: ParsedSkeleton, notes: dict[str, int]):
     keep = np.isfinite(p.joints).all(axis=(1, 2))
     _bump(notes, "nonfinite_bodies", int((~keep).sum()))
     # repeated (frame, body ID) pairs: keep the first occurrence (vectorised over records)
-    codes: dict[str, int] = {}
-    code = np.fromiter((codes.setdefault(b, len(codes)) for b in p.body_ids), dtype=np.int64,
-                       count=len(p.body_ids))
+    if p.body_codes is not None:
+        code = p.body_codes
+        distinct = int(code.max()) + 1 if len(code) else 0
+    else:
+        codes: dict[str, int] = {}
+        code = np.fromiter((codes.setdefault(b, len(codes)) for b in p.body_ids),
+                           dtype=np.int64, count=len(p.body_ids))
+        distinct = len(codes)
     dup = 0
     if len(code):
         rows = np.flatnonzero(keep)
-        key = p.frame[rows].astype(np.int64) * (len(codes) + 1) + code[rows]
+        key = p.frame[rows].astype(np.int64) * (distinct + 1) + code[rows]
         if len(np.unique(key)) != len(key):
             _, first = np.unique(key, return_index=True)
             repeated = np.ones(len(rows), dtype=bool)
