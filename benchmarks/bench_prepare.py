@@ -541,7 +541,8 @@ def bench_memory(n: int, tmp: Path) -> dict:
     mib = 2**20
     print(f"loading {res['samples']} samples through the dataset plugin took {res['load_s']:.2f} s\n"
           f"    private (anonymous) memory after loading + 20 random batches of 256: "
-          f"{res['anon_after_load'] / mib:.1f} MiB\n"
+          f"{res['anon_after_load'] / mib:.1f} MiB (peak RSS so far, mapped pages included: "
+          f"{res['rss_after_load'] / mib:.1f} MiB)\n"
           f"    peak private memory over that and one streaming pass over all samples: "
           f"{res['anon_peak'] / mib:.1f} MiB; tracemalloc peak {res['tracemalloc_peak'] / mib:.1f} MiB"
           f"\n    (peak RSS {res['maxrss'] / mib:.1f} MiB also counts the store's pages mapped "
