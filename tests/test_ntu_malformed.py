@@ -54,6 +54,25 @@ def test_missing_list_and_empty_files_are_skipped_and_counted(tmp_path):
         stgcn_array(parse_skeleton(raw / f"{stem(4)}.skeleton"), {})
 
 
+def test_the_official_missing_skeleton_list_is_shipped_and_applied_by_default(tmp_path):
+    listed = "S001C002P005R002A008"                   # first name of the official NTU-60 list
+    raw = tmp_path / "raw"
+    good(raw, 0)
+    synth.write_skeleton(raw / f"{listed}.skeleton", synth.random_ntu_frames(RNG, length=30))
+    _, samples, m = run(tmp_path)
+    assert list(samples["name"]) == [stem(0)]
+    assert m["report"]["excluded_before_parsing"] == {"missing_list": 1}
+    assert m["pipeline"]["missing_list"] == "official" and not m["deviations"]
+    _, samples, m = run(tmp_path, missing_list="none")
+    assert sorted(samples["name"]) == sorted([stem(0), listed])
+    assert "missing_list=none" in m["deviations"]
+    from zsbench_ntu.config import DATASETS
+    from zsbench_ntu.discover import missing_names
+    assert len(missing_names(DATASETS["ntu60"], "official")) == 302
+    ntu120 = missing_names(DATASETS["ntu120"], "official")
+    assert len(ntu120) == 535 and missing_names(DATASETS["ntu60"], "official") < ntu120
+
+
 def test_empty_frames_inside_a_sequence(tmp_path):
     frames = synth.frames_from_tracks(12, [track("1", 0, 12)], empty=[3, 4])
     p = parse_skeleton(synth.write_skeleton(tmp_path / "a.skeleton", frames))

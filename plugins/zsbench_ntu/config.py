@@ -88,9 +88,11 @@ class PrepareOptions(PluginConfig):
     on_error: Literal["stop", "skip"] = Field(
         "stop", description="a malformed file stops the run (completed chunks are kept) or "
         "is skipped and counted")
-    missing_list: str | None = Field(
-        None, description="official samples_with_missing_skeletons.txt; without it, empty "
-        "files are detected and skipped")
+    missing_list: str = Field(
+        "official", description="names excluded before parsing: 'official' (the dataset "
+        "authors' missing-skeleton list, shipped: NTU-60 302, NTU-120 535, PKU-MMD I 4 "
+        "clips), 'none', or a file with one name per line (replaces the official list); "
+        "empty files not on the list are detected and skipped with a count")
     skeleton_dir: str | None = None
     label_dir: str | None = None
     split_dir: str | None = None

@@ -39,6 +39,21 @@ def read_name_list(path: str | Path) -> set[str]:
     return out
 
 
+def missing_names(info: DatasetInfo, setting: str) -> set[str]:
+    """The names excluded before parsing: ``official`` = the list shipped with zsbench
+    (NTU-60: 302 and NTU-120: 535 samples from the dataset authors' repository, PKU-MMD
+    Part I: the clips listed in the sample rules; none for Part II), ``none``, or the
+    names in the file ``setting``."""
+    if setting == "none":
+        return set()
+    if setting != "official":
+        return read_name_list(setting)
+    if info.family == "ntu":
+        return set(load_json("ntu_inventory.json")["missing"][info.name])
+    rules = load_json("sample_rules.json")
+    return set(rules.get(f"pku_mmd{info.part}", {}).get("missing_clips", []))
+
+
 def discover_ntu(info: DatasetInfo, raw: Path, opts: PrepareOptions,
                  report: dict[str, int]) -> list[list]:
     """Sorted ``[path, stem, size, mtime_ns]`` of the dataset's usable ``.skeleton`` files."""
@@ -59,7 +74,7 @@ def discover_ntu(info: DatasetInfo, raw: Path, opts: PrepareOptions,
             found[stem] = path
     if not found:
         raise ZsbenchError(f"no NTU .skeleton files (SsssCcccPpppRrrrAaaa.skeleton) under {raw}")
-    missing = read_name_list(opts.missing_list) if opts.missing_list else set()
+    missing = missing_names(info, opts.missing_list)
     items = []
     for stem in sorted(found):
         n = parse_ntu_stem(stem)
@@ -144,12 +159,7 @@ def discover_pku(info: DatasetInfo, raw: Path, opts: PrepareOptions,
     if not items:
         raise ZsbenchError(f"no PKU-MMD Part {part} videos (skeleton + label file, listed in the "
                            f"split files) in {skel_dir} and {label_dir}")
-    missing: set[str] = set()
-    if part == 1:
-        rules = load_json("sample_rules.json")
-        missing |= set(rules.get("pku_mmd1", {}).get("missing_clips", []))
-    if opts.missing_list:
-        missing |= read_name_list(opts.missing_list)
+    missing = missing_names(info, opts.missing_list)
     provenance = {"skeleton_dir": str(skel_dir), "label_dir": str(label_dir),
                   "split_files": split_src}
     return items, sorted(missing), provenance

@@ -71,7 +71,8 @@ def resolve_options(info: DatasetInfo, opts: PrepareOptions) -> dict[str, Any]:
                 "frames": frames, "pipeline": pipeline, "resample": resample,
                 "single_actor": single, "track_time": opts.track_time, "window": opts.window,
                 "crop_ratio": opts.crop_ratio, "long_sequences": opts.long_sequences,
-                "truncated": opts.truncated, "on_error": opts.on_error}
+                "truncated": opts.truncated, "on_error": opts.on_error,
+                "missing_list": opts.missing_list}
     deviations = []
     if single != info.single_actor and pipeline == "ctrgcn":
         deviations.append(f"single_actor={single}")
@@ -83,6 +84,8 @@ def resolve_options(info: DatasetInfo, opts: PrepareOptions) -> dict[str, Any]:
         deviations.append("truncated=keep")
     if opts.on_error == "skip":
         deviations.append("on_error=skip")
+    if opts.missing_list == "none":
+        deviations.append("missing_list=none")
     if opts.pipeline != "auto" or opts.resample != "auto":
         deviations.append(f"pipeline={pipeline}+{resample}")
     if resample == "crop_resize" and opts.crop_ratio != 1.0:
