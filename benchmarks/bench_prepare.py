@@ -87,22 +87,32 @@ def base_read_xyz(path, max_body=2, num_joint=25):
     return data
 
 
-def base_motion_processor(x, out_len):
+def base_valid_length(x):
     length = 0
     for t in range(x.shape[1]):
         if abs(x[0, t, 0, 0]) + abs(x[1, t, 0, 0]) + abs(x[2, t, 0, 0]) != 0:
             length += 1
-    rel = np.zeros_like(x)
-    for t in range(x.shape[1]):
-        for m in range(2):
-            rel[:, t, :, m] = x[:, t, :, m] - x[:, t, 20:21, m]
+    return length
+
+
+def base_resize(x, length, out_len):
     res = np.zeros((3, out_len, 25, 2), np.float32)
     for i in range(out_len):
         s = min(max((i + 0.5) * (length / out_len) - 0.5, 0.0), length - 1)
         i0 = int(math.floor(s))
         i1 = min(i0 + 1, length - 1)
         w = np.float32(s - i0)
-        res[:, i] = rel[:, i0] * (np.float32(1) - w) + rel[:, i1] * w
+        res[:, i] = x[:, i0] * (np.float32(1) - w) + x[:, i1] * w
+    return res
+
+
+def base_motion_processor(x, out_len):
+    length = base_valid_length(x)
+    rel = np.zeros_like(x)
+    for t in range(x.shape[1]):
+        for m in range(2):
+            rel[:, t, :, m] = x[:, t, :, m] - x[:, t, 20:21, m]
+    res = base_resize(rel, length, out_len)
     out = np.zeros_like(res)
     for m in range(2):
         r = res[..., m].astype(np.float64)
@@ -246,17 +256,7 @@ def ref_motion_processor(x, out_len):
     motion = np.zeros_like(x)
     for t in range(x.shape[1] - 1):                  # displacement 1, uncentred data
         motion[:, t] = x[:, t + 1] - x[:, t]
-    length = 0
-    for t in range(x.shape[1]):
-        if abs(x[0, t, 0, 0]) + abs(x[1, t, 0, 0]) + abs(x[2, t, 0, 0]) != 0:
-            length += 1
-    mot = np.zeros((3, out_len, 25, 2), np.float32)
-    for i in range(out_len):
-        s = min(max((i + 0.5) * (length / out_len) - 0.5, 0.0), length - 1)
-        i0 = int(math.floor(s))
-        i1 = min(i0 + 1, length - 1)
-        w = np.float32(s - i0)
-        mot[:, i] = motion[:, i0] * (np.float32(1) - w) + motion[:, i1] * w
+    mot = base_resize(motion, base_valid_length(x), out_len)
     return base_motion_processor(x, out_len), mot
 
 
