@@ -141,34 +141,9 @@ def baseline_50(files, out_file):
 
 # ----------------------------------------------------------- baseline: CTR-GCN 300 ----
 def base_ctrgcn_stage_a(path):
-    with open(path, "r") as fr:
-        lines = fr.readlines()
-    num_frames = int(lines[0].strip("\r\n"))
-    bodies, idx, valid = {}, 1, -1
-    for _ in range(num_frames):
-        nb = int(lines[idx].strip("\r\n"))
-        idx += 1
-        if nb == 0:
-            continue
-        valid += 1
-        joints = np.zeros((nb, 25, 3), dtype=np.float32)
-        for b in range(nb):
-            bid = lines[idx].strip("\r\n").split()[0]
-            idx += 1
-            nj = int(lines[idx].strip("\r\n"))
-            idx += 1
-            for j in range(nj):
-                joints[b, j, :] = np.array(lines[idx].strip("\r\n").split()[:3], dtype=np.float32)
-                idx += 1
-            if bid not in bodies:
-                bodies[bid] = {"joints": joints[b][None], "interval": [valid]}
-            else:
-                bodies[bid]["joints"] = np.vstack((bodies[bid]["joints"], joints[b][None]))
-                bodies[bid]["interval"].append(bodies[bid]["interval"][-1] + 1)
-    for b in bodies.values():
-        if len(bodies) > 1:
-            b["motion"] = np.sum(np.var(b["joints"].reshape(-1, 3), axis=0))
-    return bodies, valid + 1
+    """Stage A, core only: no colour points (see ``ref_stage_a``)."""
+    sample = ref_stage_a(path, colors=False)
+    return sample["data"], sample["num_frames"]
 
 
 def base_one_actor(body, num_frames):
@@ -188,7 +163,7 @@ def base_ctrgcn_stage_b(bodies, num_frames):
     for key in list(live):
         if len(live) == 1:
             break
-        pts = live[key]["joints"]
+        pts = live[key]["joints"].reshape(-1, 25, 3)
         valid_frames = []
         for i in range(pts.shape[0]):
             x, y = pts[i, :, 0], pts[i, :, 1]
@@ -290,9 +265,10 @@ def reference_50(files, out_dir):
 
 
 # ------------------------------------------ reference, complete: 300 frames ----
-def ref_stage_a(path):
-    """Stage A with colour points and a list of frame indices per track, like the
-    reference reader (values through per-line array conversion)."""
+def ref_stage_a(path, colors=True):
+    """Stage A like the reference reader: values through per-line array conversion,
+    tracks grown by ``vstack`` as (n * 25, 3) joints, with the colour points unless
+    ``colors=False`` (the core-only baseline)."""
     with open(path, "r") as fr:
         lines = fr.readlines()
     num_frames = int(lines[0].strip("\r\n"))
@@ -305,7 +281,7 @@ def ref_stage_a(path):
             continue
         valid += 1
         joints = np.zeros((nb, 25, 3), dtype=np.float32)
-        colors = np.zeros((nb, 25, 2), dtype=np.float32)
+        color = np.zeros((nb, 25, 2), dtype=np.float32)
         for b in range(nb):
             bid = lines[idx].strip("\r\n").split()[0]
             idx += 1
@@ -314,15 +290,18 @@ def ref_stage_a(path):
             for j in range(nj):
                 vals = lines[idx].strip("\r\n").split()
                 joints[b, j, :] = np.array(vals[:3], dtype=np.float32)
-                colors[b, j, :] = np.array(vals[5:7], dtype=np.float32)
+                if colors:
+                    color[b, j, :] = np.array(vals[5:7], dtype=np.float32)
                 idx += 1
             if bid not in bodies:
-                bodies[bid] = {"joints": joints[b], "colors": colors[b][None],
-                               "interval": [valid]}
+                bodies[bid] = {"joints": joints[b], "interval": [valid]}
+                if colors:
+                    bodies[bid]["colors"] = color[b][None]
             else:
                 body = bodies[bid]
                 body["joints"] = np.vstack((body["joints"], joints[b]))
-                body["colors"] = np.vstack((body["colors"], colors[b][None]))
+                if colors:
+                    body["colors"] = np.vstack((body["colors"], color[b][None]))
                 body["interval"].append(body["interval"][-1] + 1)
     if len(bodies) > 1:
         for b in bodies.values():
@@ -336,10 +315,7 @@ def ref_stage_b(sample, info_dir):
     bodies, num_frames = dict(sample["data"]), sample["num_frames"]
     info = "".join(f"{k}\t{[v['interval'][0], v['interval'][-1]]}\t"
                    f"{v.get('motion', 0.0):f}\n" for k, v in bodies.items())
-    joints = base_ctrgcn_stage_b({k: {"joints": v["joints"].reshape(-1, 25, 3),
-                                      "interval": v["interval"],
-                                      **({"motion": v["motion"]} if "motion" in v else {})}
-                                  for k, v in bodies.items()}, num_frames)
+    joints = base_ctrgcn_stage_b(bodies, num_frames)
     actors = joints.shape[1] // 75     # colour arrays as the reference builds them (they
     colors = np.ones((num_frames, actors, 25, 2), dtype=np.float32) * np.nan
     for m, body in enumerate(list(bodies.values())[:actors]):   # are unused downstream)
