@@ -112,7 +112,8 @@ def test_interrupted_run_resumes_without_redoing_chunks(tmp_path, monkeypatch):
     monkeypatch.setattr(chunks, "run_chunk", recording)
     logs: list[str] = []
     folder = prepare("ntu60", tmp_path / "raw", tmp_path / "out", opts, log=logs.append)
-    assert calls == [1, 2, 3, 4] and "resuming: 1 of 5" in logs[0]
+    assert calls == [1, 2, 3, 4] and logs[0].startswith("checking 1 chunk(s) committed")
+    assert "resuming: 1 of 5" in logs[1]
     a, sa, ma = load_store(folder)
     b, sb, mb = load_store(clean)
     assert np.array_equal(a, b) and ma["fingerprint"] == mb["fingerprint"]
@@ -190,7 +191,7 @@ def test_stopping_error_keeps_finished_chunks(tmp_path):
     logs: list[str] = []
     folder = prepare("ntu60", tmp_path / "raw", tmp_path / "out",
                      quiet(chunk_size=2, on_error="skip"), log=logs.append)
-    assert "resuming: 1 of 2" in logs[0]                   # the finished chunk is reused
+    assert "resuming: 1 of 2" in logs[1]                   # the finished chunk is reused
     _, samples, m = load_store(folder)
     assert len(samples["name"]) == 3 and m["report"]["skipped"] == {"error": 1}
     assert "on_error=skip" in m["deviations"]

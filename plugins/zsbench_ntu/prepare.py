@@ -171,6 +171,9 @@ def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | No
               "slots": first_row[min(s + size, len(items))] - first_row[s]}
              for i, s in enumerate(starts)]
     if slots.usable():
+        committed = len(list(work.glob("chunk_*.json")))
+        if committed:
+            log(f"checking {committed} chunk(s) committed by an earlier run in {work}")
         done = {t["index"]: d for t in tasks
                 if (d := _load_done(t, slots, opts.on_error, info.family)) is not None}
     else:
