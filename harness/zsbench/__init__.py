@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .api import (ClassSplit, ClassTexts, Fold, LeakageError, Method, RunContext,
+from .api import (ClassSplit, ClassTexts, Fold, LeakageError, Method, RunContext, Sequences,
                   SkeletonDataset, TestView, TrainView, ZsbenchError)
 from .specs import (DatasetSpec, EmptyConfig, MethodSpec, PluginConfig, ProtocolSpec,
                     SkeletonEncoderSpec, TextEncoderSpec, TextSourceSpec)
@@ -18,7 +18,7 @@ hookimpl = pluggy.HookimplMarker("zsbench")
 
 __all__ = [
     "__version__", "hookimpl", "ClassSplit", "ClassTexts", "Fold", "LeakageError", "Method",
-    "RunContext", "SkeletonDataset", "TestView", "TrainView", "ZsbenchError", "DatasetSpec",
+    "RunContext", "Sequences", "SkeletonDataset", "TestView", "TrainView", "ZsbenchError", "DatasetSpec",
     "EmptyConfig", "MethodSpec", "PluginConfig", "ProtocolSpec", "SkeletonEncoderSpec",
     "TextEncoderSpec", "TextSourceSpec",
 ]

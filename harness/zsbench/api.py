@@ -203,11 +203,67 @@ class ClassTexts:
 InputKind = Literal["features", "sequences"]
 
 
+class Sequences:
+    """Some samples of a dataset's (N, C, T, V, M) array, read only when asked for.
+
+    What end-to-end methods receive as ``x`` for ``kind == "sequences"``: the dataset's
+    array (memory-mapped for prepared stores) plus the sample indices, so a fold of
+    NTU-120 is never held in memory as a whole. It behaves like a read-only array for
+    what training loops need: ``len``, ``shape``, ``dtype``, ``x[i]`` (one sample as an
+    array), ``x[idx]`` for slices, index arrays and boolean masks (another ``Sequences``),
+    and ``np.asarray(x[idx])`` / ``np.ascontiguousarray(x[idx], dtype=...)`` to load a
+    batch. ``np.asarray(x)`` on a whole set loads all of it: do that per batch.
+    """
+
+    def __init__(self, data: Any, index: Any) -> None:
+        self.data = data
+        self.index = np.asarray(index, dtype=np.int64).reshape(-1)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.index),) + tuple(self.data.shape[1:])
+
+    @property
+    def dtype(self) -> np.dtype:
+        return np.dtype(self.data.dtype)
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __getitem__(self, key: Any) -> "np.ndarray | Sequences":
+        if isinstance(key, (int, np.integer)):
+            return np.array(self.data[self.index[key]])
+        return Sequences(self.data, self.index[key])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        order = np.argsort(self.index, kind="stable")   # read the store front to back
+        out = np.empty(self.shape, dtype=self.data.dtype)
+        if len(order):
+            out[order] = self.data[self.index[order]]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"Sequences({len(self)} samples of {tuple(self.data.shape)} {self.dtype})"
+
+
+def concat_inputs(parts: Sequence[Any]) -> Any:
+    """Stack the inputs of several sample sets: ``Sequences`` over one dataset stay lazy
+    (indices joined), arrays are concatenated."""
+    if all(isinstance(p, Sequences) for p in parts) and len({id(p.data) for p in parts}) == 1:
+        return Sequences(parts[0].data, np.concatenate([p.index for p in parts]))
+    return np.concatenate([np.asarray(p) for p in parts])
+
+
 @dataclass
 class TrainView:
     """What fit() receives: seen-class training samples and seen-class texts only.
 
-    ``x`` is (N, D) features or (N, C, T, V, M) sequences (see ``kind``); ``labels`` are
+    ``x`` is (N, D) features or (N, C, T, V, M) sequences (see ``kind``; for sequences
+    usually a lazy ``Sequences`` view: load it batch by batch); ``labels`` are
     global class ids, all in ``texts.class_ids``. ``val_unseen`` names seen classes the
     method may hold out for validation (gamma / epoch selection); it is never test data.
     """

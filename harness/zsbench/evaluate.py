@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import ClassTexts, Fold, RunContext, TestView, ZsbenchError
+from .api import ClassTexts, Fold, RunContext, TestView, ZsbenchError, concat_inputs
 from .metrics import (calibrated_stacking, choose_gamma, gzsl_metrics, standardise_scores,
                       top1_accuracy)
 from .views import carve_validation_classes, train_view, validation_problem
@@ -81,7 +81,7 @@ def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, met
     seen, unseen = fold.seen, fold.unseen
     cand_ids = np.concatenate([seen, unseen])
     seen_mask = np.r_[np.ones(len(seen), bool), np.zeros(len(unseen), bool)]
-    x = np.concatenate([x_ts, x_tu]) if len(x_ts) else x_tu
+    x = concat_inputs([x_ts, x_tu]) if len(x_ts) else x_tu
     y = np.concatenate([y_ts, y_tu])
     test = TestView(x=x, kind=kind)
     cand = bank.subset(cand_ids)

@@ -11,7 +11,8 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .api import ClassTexts, Fold, RunContext, SkeletonDataset, TestView, ZsbenchError
+from .api import (ClassTexts, Fold, RunContext, Sequences, SkeletonDataset, TestView,
+                  ZsbenchError)
 from .config import RunConfig
 from .evaluate import evaluate_fold
 from .plugins import PluginSet, load_plugins
@@ -82,8 +83,8 @@ def fold_inputs(comp: Components, dataset: SkeletonDataset, fold: Fold, ctx: Run
     sets = {"train": fold.train, "test_seen": fold.test_seen, "test_unseen": fold.test_unseen}
     if fold.support is not None and len(fold.support):
         sets["support"] = fold.support
-    if comp.method.inputs == "sequences":
-        return {k: np.asarray(dataset.data[np.asarray(v)]) for k, v in sets.items()}, None
+    if comp.method.inputs == "sequences":      # lazy views: read batch by batch
+        return {k: Sequences(dataset.data, v) for k, v in sets.items()}, None
     assert comp.encoder is not None and comp.encoder_cfg is not None
     if comp.encoder.precomputed:
         if "support" in sets:
