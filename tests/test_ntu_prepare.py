@@ -159,6 +159,20 @@ def test_a_damaged_chunk_is_redone_not_reused(tmp_path, monkeypatch, damage, red
     assert list(sa["name"]) == list(sb["name"]) and not work.exists()
 
 
+def test_a_second_run_on_the_same_work_folder_is_refused(tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    make_raw(tmp_path / "raw", 1, actions=(1,))
+    prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(keep_work=True),
+            log=lambda s: None)
+    work = next((tmp_path / "out" / "ntu60").glob(".work-frames50-*"))
+    with open(work / ".lock", "w") as held:            # as if another run were writing
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(ZsbenchError, match="another 'zsbench data prepare' is writing"):
+            prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(), log=lambda s: None)
+    folder = prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(), log=lambda s: None)
+    assert load_store(folder)[0].shape[0] == 2
+
+
 def test_failure_while_committing_leaves_no_store(tmp_path, monkeypatch):
     make_raw(tmp_path / "raw", 1, actions=(1,))
     real_save = store_mod.atomic_save_npz

@@ -19,8 +19,9 @@ import os
 import shutil
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from pydantic import ValidationError
@@ -161,35 +162,54 @@ def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | No
     content = {k: v for k, v in resolved.items() if k not in ("on_error", "deviations")}
     work = base / f".work-frames{opts.frames}-{_digest([content, __version__])[:12]}"
     work.mkdir(parents=True, exist_ok=True)
-    size = opts.chunk_size
-    starts = list(range(0, len(items), size))
-    first_row = np.concatenate(([0], np.cumsum(caps))).tolist()
-    slots = SlotFile(work / "data.npy.partial", first_row[-1], opts.frames)
-    tasks = [{"index": i, "items": payload[s: s + size], "inputs": _digest(keys[s: s + size]),
-              "options": resolved, "work": str(work), "slot_file": str(slots.path),
-              "capacity": slots.capacity, "row": first_row[s],
-              "slots": first_row[min(s + size, len(items))] - first_row[s]}
-             for i, s in enumerate(starts)]
-    if slots.usable():
-        committed = len(list(work.glob("chunk_*.json")))
-        if committed:
-            log(f"checking {committed} chunk(s) committed by an earlier run in {work}")
-        done = {t["index"]: d for t in tasks
-                if (d := _load_done(t, slots, opts.on_error, info.family)) is not None}
-    else:
-        slots.create()
-        done = {}
-    pending = [t for t in tasks if t["index"] not in done]
-    if done:
-        log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
-    _run(pending, done, opts, len(items), sum(len(t["items"]) for t in tasks
-                                                if t["index"] in done), info, work)
-    summaries = [done[t["index"]] for t in tasks]
-    folder = _assemble(info, resolved, summaries, slots, target, pre, provenance)
-    if not opts.keep_work:
-        shutil.rmtree(work, ignore_errors=True)
+    with exclusive(work):
+        size = opts.chunk_size
+        starts = list(range(0, len(items), size))
+        first_row = np.concatenate(([0], np.cumsum(caps))).tolist()
+        slots = SlotFile(work / "data.npy.partial", first_row[-1], opts.frames)
+        tasks = [{"index": i, "items": payload[s: s + size], "inputs": _digest(keys[s: s + size]),
+                  "options": resolved, "work": str(work), "slot_file": str(slots.path),
+                  "capacity": slots.capacity, "row": first_row[s],
+                  "slots": first_row[min(s + size, len(items))] - first_row[s]}
+                 for i, s in enumerate(starts)]
+        if slots.usable():
+            committed = len(list(work.glob("chunk_*.json")))
+            if committed:
+                log(f"checking {committed} chunk(s) committed by an earlier run in {work}")
+            done = {t["index"]: d for t in tasks
+                    if (d := _load_done(t, slots, opts.on_error, info.family)) is not None}
+        else:
+            slots.create()
+            done = {}
+        pending = [t for t in tasks if t["index"] not in done]
+        if done:
+            log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
+        _run(pending, done, opts, len(items), sum(len(t["items"]) for t in tasks
+                                                    if t["index"] in done), info, work)
+        summaries = [done[t["index"]] for t in tasks]
+        folder = _assemble(info, resolved, summaries, slots, target, pre, provenance)
+        if not opts.keep_work:
+            shutil.rmtree(work, ignore_errors=True)
     log(format_report(info, folder))
     return folder
+
+
+@contextmanager
+def exclusive(work: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the work folder: two runs preparing the same store
+    would write the same rows (POSIX only; elsewhere no lock is taken)."""
+    try:
+        import fcntl
+    except ImportError:                    # pragma: no cover - Windows
+        yield
+        return
+    with open(work / ".lock", "w") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ZsbenchError(f"another 'zsbench data prepare' is writing {work}; wait for "
+                               "it to finish (or stop it) and run this again") from None
+        yield
 
 
 INPUTS_PER_WORKER = 1000
