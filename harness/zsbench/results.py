@@ -79,18 +79,20 @@ def clean_nans(obj: Any) -> Any:
 
 
 @contextmanager
-def atomic_writer(path: Path) -> Iterator[BinaryIO]:
+def atomic_writer(path: Path, durable: bool = True) -> Iterator[BinaryIO]:
     """A binary file handle whose content replaces ``path`` only if the block completes:
-    it writes a temp file in the same folder, fsyncs it and renames it over ``path``; on
-    any error the temp file is removed and ``path`` keeps its old content."""
+    it writes a temp file in the same folder, fsyncs it (unless ``durable=False``, for
+    files whose content is verified another way) and renames it over ``path``; on any
+    error the temp file is removed and ``path`` keeps its old content."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -11,13 +11,13 @@ still hash to that digest, so a chunk damaged by a crash of the machine is redon
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from zsbench.api import ZsbenchError
+from zsbench.results import atomic_writer
 
 from .names import parse_ntu_stem, parse_pku_video
 from .ntu_parse import parse_skeleton
@@ -145,8 +145,8 @@ def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
     summary = {"index": task["index"], "inputs": task["inputs"], "row": task["row"],
                "count": len(names), "digest": chunk_digest(data, names, meta, columns),
                "names": names, "meta": meta, "skipped": skipped, "notes": notes}
-    _replace(chunk_path(Path(task["work"]), task["index"]),
-             lambda fh: fh.write(json.dumps(summary, sort_keys=True).encode("utf-8")))
+    with atomic_writer(chunk_path(Path(task["work"]), task["index"]), durable=False) as fh:
+        fh.write(json.dumps(summary, sort_keys=True).encode("utf-8"))
     return summary
 
 
@@ -170,15 +170,3 @@ def verify_chunk(slots: SlotFile, summary: dict[str, Any], family: str) -> bool:
         return chunk_digest(data, summary["names"], summary["meta"], columns) == summary["digest"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
-
-
-def _replace(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -1,15 +1,16 @@
 """Parse NTU RGB+D ``.skeleton`` files (grammar: DATA_FORMATS.md §1.2).
 
 Compiled path: when the optional extension ``zsbench_ntu._skeleton_c`` was built (any
-install with a C compiler), it walks the file once and converts x, y, z with the C
-function behind ``float()``; it returns None for anything that is not a plain,
-well-formed file, which then goes to the slow path below. ``ZSBENCH_PURE_PYTHON=1``
-turns it off (tests compare both paths).
+install with a C compiler), it walks the file once and converts x, y, z bit-identically
+to ``float()`` (an exact fast path for plain decimals, else the conversion behind
+``float()``); it returns None for anything that is not a plain, well-formed file, which
+then goes to the slow path below. ``ZSBENCH_PURE_PYTHON=1`` turns it off (tests compare
+both paths).
 
-Numpy fast path (no extension): read the whole file, find every token start with numpy, walk the frame headers
-(a Python step per *frame*; bodies, lines and joints are located by index arithmetic),
-check that every line holds exactly the grammar's tokens, and convert only the x, y, z
-tokens with one call to numpy's C text reader. Any inconsistency sends the file to the
+Numpy fast path (no extension): read the whole file, find every token start with numpy,
+walk the frame headers (a Python step per *frame*; bodies, lines and joints are located
+by index arithmetic), check that every line holds exactly the grammar's tokens, and
+convert only the x, y, z tokens with one call to numpy's C text reader. Any inconsistency sends the file to the
 slow, line-by-line path, which either parses it (non-finite values, exotic spellings) or
 raises a ``RawFormatError`` naming the file, the 1-based line and what was expected.
 
@@ -85,9 +86,8 @@ def parse_skeleton(path: str | Path, keep_truncated: bool = False) -> ParsedSkel
         raise RawFormatError(path, None, f"cannot read file: {exc.strerror or exc}") from exc
     fast = _parse_compiled(raw) if compiled_parser_enabled() else _parse_fast(raw)
     if fast is not None:
-        num_frames, frames, ids, joints = fast[:4]
-        return ParsedSkeleton(path, num_frames, frames, ids, joints,
-                              body_codes=fast[4] if len(fast) > 4 else None)
+        num_frames, frames, ids, joints, codes = fast
+        return ParsedSkeleton(path, num_frames, frames, ids, joints, body_codes=codes)
     return _parse_slow(raw, path, keep_truncated)
 
 
@@ -156,7 +156,7 @@ def _parse_fast(raw: bytes):
     if len(line_first) and not (a[ts[line_first] - 1] == 10).all():
         return None
     if nrec == 0:
-        return num_frames, frames, [], np.zeros((0, JOINTS, 3), dtype=np.float32)
+        return num_frames, frames, [], np.zeros((0, JOINTS, 3), dtype=np.float32), None
     jc = ts[rec_pos + BODY_FIELDS]                             # joint counts must read "25"
     if not ((a[jc] == 50) & (a[jc + 1] == 53) & ws[jc + 2]).all():
         return None
@@ -168,7 +168,7 @@ def _parse_fast(raw: bytes):
     id_start = ts[rec_pos].tolist()
     id_stop = ts[rec_pos + 1].tolist()
     ids = [raw[s:e].rstrip().decode("ascii") for s, e in zip(id_start, id_stop)]
-    return num_frames, frames, ids, joints
+    return num_frames, frames, ids, joints, None
 
 
 def _xyz_values(raw: bytes, a: np.ndarray, ts: np.ndarray, rec_pos: np.ndarray) -> np.ndarray | None:

@@ -98,17 +98,15 @@ def check_disk(folder: Path, needed: int, what: str) -> None:
 
 
 class StoreWriter:
-    """Writes a store front to back: ``write`` appends rows (or ``append_npy`` the rows of
-    a finished ``.npy`` chunk, copied by the kernel) to a partial file; ``commit`` syncs it
-    and makes the store visible. Nothing is memory-mapped while writing, so writing costs
-    neither page faults nor memory."""
+    """Writes a store front to back (the preprocessed-form readers): ``write`` appends rows
+    to a partial file; ``commit`` syncs it and makes the store visible. Nothing is
+    memory-mapped while writing, so writing costs neither page faults nor memory."""
 
     def __init__(self, folder: Path, num_samples: int, frames: int) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.shape = (num_samples, 3, frames, 25, 2)
-        self.row_bytes = 3 * frames * 25 * 2 * 4
-        check_disk(self.folder, num_samples * self.row_bytes, "the store")
+        check_disk(self.folder, num_samples * row_bytes(frames), "the store")
         self.partial = self.folder / f".{DATA_FILE}.partial"
         self.fh = open(self.partial, "wb")
         np.lib.format.write_array_header_1_0(
