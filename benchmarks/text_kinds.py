@@ -21,6 +21,7 @@ import numpy as np
 from zsbench.config import build_run_config
 from zsbench.plugins import load_plugins
 from zsbench.runner import run
+from zsbench_synthetic.config import SyntheticConfig
 
 KINDS = ["name", "description", "motion", "parts", "phases", "context"]
 
@@ -28,7 +29,7 @@ KINDS = ["name", "description", "motion", "parts", "phases", "context"]
 def handmade_features(folder: Path, cache: Path) -> Path:
     from zsbench_synthetic.dataset import load_synthetic
 
-    ds = load_synthetic({}, cache / "synthetic-root")
+    ds = load_synthetic(SyntheticConfig(), cache / "synthetic-root")
     x = np.asarray(ds.data, dtype=np.float32)
     b1 = x[..., 0]
     parts = [b1.mean(2), b1.std(2), np.abs(np.diff(b1, axis=2)).mean(2), x[..., 1].std(2)]

@@ -5,6 +5,7 @@ import pytest
 
 from zsbench.plugins import load_plugins
 from zsbench.testing import check_plugin, context, tiny_problem
+from zsbench_synthetic.config import SyntheticConfig
 
 PLUGINS = load_plugins()
 
@@ -54,7 +55,7 @@ def test_encoder_maps_sequences_to_features(name):
 def test_protocol_folds_never_leak(name):
     from zsbench_synthetic.dataset import load_synthetic
 
-    ds = load_synthetic({"num_classes": 12, "sequences": 240, "frames": 20, "num_subjects": 4}, None)
+    ds = load_synthetic(SyntheticConfig(num_classes=12, sequences=240, frames=20, num_subjects=4), None)
     spec = PLUGINS.protocols.get(name)
     for fold in spec.load()(spec, ds, spec.config()):
         src = fold.data_source if fold.data_source is not None else ds

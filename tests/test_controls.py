@@ -10,11 +10,12 @@ from zsbench.config import build_run_config
 from zsbench.plugins import load_plugins
 from zsbench.runner import run
 from zsbench_synthetic.dataset import load_synthetic
+from zsbench_synthetic.config import SyntheticConfig
 
 
 @pytest.fixture(scope="module")
 def features(tmp_path_factory, zs_cache):
-    ds = load_synthetic({}, None)
+    ds = load_synthetic(SyntheticConfig(), None)
     x = np.asarray(ds.data, dtype=np.float32)
     b1 = x[..., 0]
     parts = [b1.mean(2), b1.std(2), np.abs(np.diff(b1, axis=2)).mean(2), x[..., 1].std(2)]

@@ -142,7 +142,7 @@ def test_schedule_warmup_then_cosine():
 def test_config_presets_and_validation():
     assert DVTAConfig().resolve_lr("ntu60") == (1e-6, "code preset ntu60")
     assert DVTAConfig().resolve_lr("ntu120")[0] == 5e-6
-    assert DVTAConfig().resolve_lr("pku_mmd1")[0] == 1e-5
+    assert DVTAConfig().resolve_lr("pku_mmd")[0] == 1e-5
     assert DVTAConfig(lr_source="paper").resolve_lr("ntu60") == (1e-5, "paper")
     assert DVTAConfig().resolve_lr("synthetic")[0] == 1e-5
     assert DVTAConfig(use_sde=False).context_kind is None
@@ -175,7 +175,7 @@ def make_problem(seed=0, dim=32, text_dim=8):
 
 def make_ctx(tmp_path, dataset="synthetic"):
     return RunContext(device="cpu", seed=0, cache_dir=tmp_path, progress=lambda it, **kw: it,
-                      extras={"dataset": dataset})
+                      dataset=api.DatasetInfo(name=dataset, family=dataset, num_classes=6))
 
 
 def small(**kw):

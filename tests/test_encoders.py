@@ -12,8 +12,7 @@ from pydantic import ValidationError
 
 from zsbench.api import ZsbenchError
 from zsbench.nn.graph import NTU_BONE_PAIRS_1BASED, NTU_EDGES, Graph, bone_parents
-from zsbench_encoders.configs import (ShiftGCNConfig, ShiftGCNEnsembleConfig, STGCNConfig,
-                                      coerce_config)
+from zsbench_encoders.configs import ShiftGCNConfig, ShiftGCNEnsembleConfig, STGCNConfig
 from zsbench_encoders.ensemble import ShiftGCNEnsemble, build_shiftgcn_4s
 from zsbench_encoders.shiftgcn import (ShiftGCN, SpatialShift, TemporalShift, build_shiftgcn)
 from zsbench_encoders.stgcn import STGCN, GraphConv, build_stgcn
@@ -79,7 +78,7 @@ def test_stgcn_parameter_counts():
     assert n_params(m.data_bn) == 150 and n_params(m.blocks) == 802_480
     proj = torch.nn.Linear(256, 768)
     assert n_params(m, skip="edge_importance") + n_params(proj) == 1_000_006  # PGFA 1.00M
-    assert n_params(build_stgcn({"edge_importance": False})) == 821_380 - 18_750
+    assert n_params(build_stgcn(STGCNConfig(edge_importance=False))) == 821_380 - 18_750
 
 
 def test_stgcn_structure_and_shapes():
@@ -228,14 +227,14 @@ def _shiftgcn_expected_params(cfg: ShiftGCNConfig) -> int:
 
 
 def test_shiftgcn_parameter_counts():
-    full = build_shiftgcn()
+    full = build_shiftgcn(ShiftGCNConfig())
     assert n_params(full) == _shiftgcn_expected_params(ShiftGCNConfig()) == 674_871
     # the official model also holds 2 frozen joint-axis shifts per unit (2816 values): 677,687
     assert n_params(full) + 2 * (4 * 64 + 3 * 128 + 3 * 256) == 677_687
     tiny_cfg = ShiftGCNConfig(**TINY_SHIFT)
     assert n_params(build_shiftgcn(tiny_cfg)) == _shiftgcn_expected_params(tiny_cfg) == 6_571
-    assert n_params(build_shiftgcn_4s()) == 4 * 674_871 == 2_699_484
-    assert n_params(build_shiftgcn_4s(dict(TINY_SHIFT))) == 4 * 6_571
+    assert n_params(build_shiftgcn_4s(ShiftGCNEnsembleConfig())) == 4 * 674_871 == 2_699_484
+    assert n_params(build_shiftgcn_4s(ShiftGCNEnsembleConfig(**TINY_SHIFT))) == 4 * 6_571
 
 
 def test_shiftgcn_shapes_and_gradients():
@@ -303,9 +302,6 @@ def test_config_validation():
         STGCNConfig(hidden=16)
     with pytest.raises(ValidationError):
         ShiftGCNEnsembleConfig(streams=["joint", "joint"])
-    with pytest.raises(ZsbenchError):
-        coerce_config({"hidden_channel": 4}, STGCNConfig)
-    assert coerce_config({"hidden_channels": 4}, STGCNConfig).hidden_channels == 4
 
 
 def test_plugin_specs():

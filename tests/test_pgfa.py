@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from zsbench import api
-from zsbench.api import ClassTexts, RunContext, TrainView, ZsbenchError
+from zsbench.api import ClassTexts, DatasetInfo, RunContext, TrainView, ZsbenchError
 from zsbench_pgfa import method as pgfa_method
 from zsbench_pgfa.config import PGFAConfig
 from zsbench_pgfa.method import PGFA
@@ -129,7 +129,7 @@ def test_presets_follow_paper():
     cfg = PGFAConfig()
     assert cfg.preset("ntu60")[1].lr == 0.05 and cfg.preset("ntu60")[1].alpha == 0.9
     assert cfg.preset("ntu120")[1].lr == 0.005 and cfg.preset("ntu120")[1].alpha == 0.4
-    assert cfg.preset("pku_mmd1")[1].alpha == 1.0
+    assert cfg.preset("pku_mmd")[1].alpha == 1.0
     assert cfg.preset("synthetic")[0] == "ntu60"
     assert PGFAConfig(dataset="ntu120").preset("ntu60")[0] == "ntu120"
 
@@ -149,8 +149,8 @@ class TinyEncoder(nn.Module):
 
 def make_ctx(tmp_path, dataset="synthetic"):
     return RunContext(device="cpu", seed=0, cache_dir=tmp_path, progress=lambda it, **kw: it,
-                      extras={"encoder_factory": lambda name=None, **kw: TinyEncoder(),
-                              "dataset": dataset})
+                      encoder_factory=lambda name=None, **kw: TinyEncoder(),
+                      dataset=DatasetInfo(name=dataset, family=dataset, num_classes=6))
 
 
 def make_problem(seed=0):

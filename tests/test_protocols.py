@@ -9,6 +9,7 @@ from zsbench.splits import (apply_sample_rule, class_names, load_split_file, ntu
 from zsbench_protocols.cross import ConcatArray, merge_datasets
 from zsbench_protocols.plugin import zsbench_protocols
 from zsbench_protocols.protocols import check_no_leak
+from zsbench_synthetic.config import SyntheticConfig
 
 SPECS = {s.name: s for s in zsbench_protocols()}
 
@@ -345,7 +346,7 @@ def test_cross_dataset_embedded_analogue():
 
 def test_protocols_on_the_embedded_benchmark():
     synthetic = pytest.importorskip("zsbench_synthetic")
-    data = synthetic.load_synthetic(dict(num_classes=12, sequences=240, frames=20, num_subjects=4))
+    data = synthetic.load_synthetic(SyntheticConfig(num_classes=12, sequences=240, frames=20, num_subjects=4), None)
     for name, spec in SPECS.items():
         folds = spec.load()(spec, data, spec.config())
         assert folds, name

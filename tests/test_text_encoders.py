@@ -122,10 +122,10 @@ def test_clip_through_text_bank_uses_the_cache(tmp_path, monkeypatch):
     real_encode = E.ClipEncoder.encode
     monkeypatch.setattr(E.ClipEncoder, "encode",
                         lambda self, texts: calls.append(len(texts)) or real_encode(self, texts))
-    first = build_class_texts(ds, [(src, None)], (enc_spec, config), tmp_path)
+    first = build_class_texts(ds, [(src, src.config())], (enc_spec, config), tmp_path)
     assert calls == [3]
     assert first.matrix("name").shape == (3, 256)
-    second = build_class_texts(ds, [(src, None)], (enc_spec, config), tmp_path)
+    second = build_class_texts(ds, [(src, src.config())], (enc_spec, config), tmp_path)
     assert calls == [3]                                               # nothing re-encoded
     np.testing.assert_array_equal(second.matrix("name"), first.matrix("name"))
 

@@ -75,7 +75,10 @@ def dataset(names=NAMES) -> SkeletonDataset:
 
 def build(cache, sources=None, config=None, **kw) -> ClassTexts:
     sources = sources if sources is not None else [(NAMES_SRC, None), (TOY, None)]
-    return tb.build_class_texts(dataset(), sources, (ENC, config), cache, **kw)
+    # the core hands every impl a validated config instance
+    sources = [(spec, spec.config.model_validate(c or {})) for spec, c in sources]
+    return tb.build_class_texts(dataset(), sources, (ENC, ENC.config.model_validate(config or {})),
+                                cache, **kw)
 
 
 def shard_files(cache):

@@ -31,6 +31,16 @@ class LeakageError(ZsbenchError):
     """Raised when unseen-class information would reach training."""
 
 
+class DataFileError(ZsbenchError):
+    """A data file (array, archive, pickle, checkpoint, store) is missing, truncated or
+    corrupt. The message names the file and says what to do (re-prepare, delete the cache)."""
+
+
+class PluginError(ZsbenchError):
+    """A plugin's own code raised an unexpected exception; the message names the plugin,
+    its file and line (the CLI prints it without a traceback, ZSBENCH_DEBUG=1 shows it)."""
+
+
 # --------------------------------------------------------------------------------------
 # Datasets
 # --------------------------------------------------------------------------------------
@@ -292,25 +302,78 @@ class TestView:
 
 
 @dataclass
+class FoldInputs:
+    """A fold's inputs as the core hands them to the decision rules.
+
+    ``x`` maps each sample set (``train``, ``test_seen``, ``test_unseen`` and, for one-shot
+    folds, ``support``) to features (N, D) or lazy ``Sequences``. ``labels`` is None when the
+    samples are the fold's own (labels come from the dataset); pre-split feature files that
+    bring their own sample sets give their labels per set here. ``encoder`` describes the
+    encoder that produced the features (recorded), None for sequences.
+    """
+
+    x: dict[str, Any]
+    labels: dict[str, np.ndarray] | None = None
+    encoder: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What a method may know about the run's dataset (typed, the same for every plugin).
+
+    ``family`` groups datasets that share the papers' per-dataset settings and reported
+    numbers: ``ntu60``, ``ntu120``, ``pku_mmd`` for the real datasets, ``synthetic`` for the
+    embedded benchmark, or what a third-party dataset declares (``DatasetSpec.family``).
+    """
+
+    name: str
+    family: str
+    num_classes: int
+    class_names: tuple[str, ...] = ()
+    real: bool = True
+
+    @classmethod
+    def of(cls, dataset: SkeletonDataset, family: str, real: bool = True) -> "DatasetInfo":
+        return cls(name=dataset.name, family=family, num_classes=dataset.num_classes,
+                   class_names=tuple(dataset.class_names), real=real)
+
+
+EncoderFactory = Callable[..., Any]
+"""``(name: str | None = None, **overrides) -> torch.nn.Module``: builds a registered
+skeleton encoder with the run's encoder options (``overrides`` replace single fields)."""
+
+
+@dataclass
 class RunContext:
-    """Services the core offers a plugin during a fold (device, seed, progress, caches)."""
+    """Services and facts the core hands a method during one fold.
+
+    ``device`` is a resolved torch device string (``cpu``, ``cuda``); ``seed`` the fold's
+    seed; ``cache_dir`` a folder the method may cache into; ``progress(iterable, desc=,
+    total=)`` wraps long loops (bars on a terminal, periodic log lines otherwise);
+    ``dataset`` describes the dataset (use ``dataset.family`` for per-dataset presets);
+    ``protocol`` is the protocol's name. ``details`` (free-form, JSON-serialisable) is
+    recorded with the fold; ``note_deviation`` records an official-behaviour option.
+    """
 
     device: str
     seed: int
     cache_dir: Path
     progress: Callable[..., Iterable[Any]]
+    dataset: DatasetInfo = DatasetInfo(name="synthetic", family="synthetic", num_classes=0,
+                                       real=False)
+    protocol: str = ""
     fold_name: str = ""
     log: Callable[[str], None] = print
-    extras: dict[str, Any] = field(default_factory=dict)
+    encoder_factory: EncoderFactory | None = None
     deviations: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
 
-    def build_encoder(self, name: str, **overrides: Any) -> Any:
-        """Build a skeleton encoder module by registry name (for end-to-end methods)."""
-        factory = self.extras.get("encoder_factory")
-        if factory is None:
-            raise ZsbenchError("no encoder factory in this run context")
-        return factory(name, **overrides)
+    def build_encoder(self, name: str | None = None, **overrides: Any) -> Any:
+        """Build a skeleton encoder module by registry name (for end-to-end methods);
+        ``None`` = the run's encoder."""
+        if self.encoder_factory is None:
+            raise ZsbenchError("no skeleton encoder is available in this run context")
+        return self.encoder_factory(name, **overrides)
 
     def note_deviation(self, name: str) -> None:
         """Record that an official-behaviour (non-clean) option is in force."""
@@ -345,5 +408,3 @@ class Method:
         core apply its calibrated stacking."""
         return None
 
-
-Mapping  # re-export for type users

@@ -2,14 +2,21 @@
 GZSL decision rules and compute metrics. The core, not the method, computes metrics."""
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import Any, Callable
 
 import numpy as np
 
-from .api import ClassTexts, Fold, RunContext, TestView, ZsbenchError, concat_inputs
+from .api import (ClassTexts, Fold, FoldInputs, RunContext, TestView, TrainView, ZsbenchError,
+                  concat_inputs)
 from .metrics import (calibrated_stacking, choose_gamma, gzsl_metrics, standardise_scores,
                       top1_accuracy)
-from .views import carve_validation_classes, train_view, validation_problem
+from .views import ValidationProblem, carve_validation_classes, train_view, validation_problem
+
+#: ``(fold, problem) -> (x_train, x_test, encoder info)``: inputs of the gamma-validation
+#: problem from an encoder that never saw its validation-unseen classes (the runner builds
+#: it for ``gzsl_validation=retrain_encoder``); None = reuse the fold's inputs.
+ValidationInputs = Callable[[Fold, ValidationProblem], "tuple[Any, Any, dict[str, Any]]"]
 
 
 def _new_method(comp):
@@ -33,14 +40,16 @@ def _columns(labels: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
     return np.asarray([pos[int(c)] for c in labels], dtype=np.int64)
 
 
-def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: dict[str, np.ndarray],
-                  ctx: RunContext, settings: list[str], all_labels: np.ndarray) -> dict[str, Any]:
-    """``inputs`` maps ``train``/``test_seen``/``test_unseen`` (and ``support`` for one-shot
-    folds) to features or sequences aligned with the fold's index arrays."""
+def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: FoldInputs,
+                  ctx: RunContext, settings: list[str], all_labels: np.ndarray,
+                  validation_inputs: ValidationInputs | None = None) -> dict[str, Any]:
+    """``inputs.x`` maps ``train``/``test_seen``/``test_unseen`` (and ``support`` for
+    one-shot folds) to features or sequences aligned with the fold's index arrays, or with
+    ``inputs.labels`` when the inputs bring their own sample sets."""
     kind = comp.method.inputs
-    x_tr, x_ts, x_tu = inputs["train"], inputs["test_seen"], inputs["test_unseen"]
-    if "labels" in inputs:  # pre-split feature files bring their own sample sets
-        own: Any = inputs["labels"]
+    x_tr, x_ts, x_tu = inputs.x["train"], inputs.x["test_seen"], inputs.x["test_unseen"]
+    if inputs.labels is not None:  # pre-split feature files bring their own sample sets
+        own = inputs.labels
         y_tr, y_ts, y_tu = own["train"], own["test_seen"], own["test_unseen"]
     else:
         y_tr, y_ts, y_tu = (all_labels[fold.train], all_labels[fold.test_seen],
@@ -55,9 +64,9 @@ def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: dict[str, np.ndarr
     if "zsl" in settings:
         cand = bank.subset(unseen)
         test = TestView(x=x_tu, kind=kind)
-        if "support" in inputs:
+        if "support" in inputs.x:
             assert fold.support is not None
-            test.support_x, test.support_labels = inputs["support"], all_labels[fold.support]
+            test.support_x, test.support_labels = inputs.x["support"], all_labels[fold.support]
             details["support_samples"] = [int(i) for i in fold.support]
         scores = _check_scores(method.score(test, cand, ctx), len(y_tu), len(unseen), comp.method.name)
         target = _columns(y_tu, unseen)
@@ -72,11 +81,12 @@ def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: dict[str, np.ndarr
         metrics["zsl_acc"] = acc
     if "gzsl" in settings:
         out["gzsl_rule"] = _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu,
-                                 ctx, metrics)
+                                 ctx, metrics, validation_inputs)
     return out
 
 
-def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, metrics) -> dict:
+def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, metrics,
+          validation_inputs: ValidationInputs | None) -> dict:
     kind = comp.method.inputs
     seen, unseen = fold.seen, fold.unseen
     cand_ids = np.concatenate([seen, unseen])
@@ -98,7 +108,8 @@ def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, met
         pred = standardise_scores(scores).argmax(1)
         info = {"rule": "argmax", "gamma": None}
     else:
-        gamma, val_h, val_info = _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx)
+        gamma, val_h, val_info = _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx,
+                                                      validation_inputs)
         pred = calibrated_stacking(scores, seen_mask, gamma)
         info = {"rule": "calibrated_stacking", "gamma": gamma, "chosen_on": "validation classes carved from seen classes",
                 "validation_h": val_h, **val_info}
@@ -106,7 +117,8 @@ def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, met
     return info
 
 
-def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx) -> tuple[float, float, dict]:
+def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx,
+                         validation_inputs: ValidationInputs | None) -> tuple[float, float, dict]:
     """Fit a fresh method on (seen - val_unseen) classes and pick gamma maximising H on the
     held-out validation problem. No test sample is used."""
     val_unseen = carve_validation_classes(fold.split.validation_unseen, fold.seen,
@@ -117,17 +129,12 @@ def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx) -> tuple[float, floa
     vm = _new_method(comp)
     sub = bank.subset(prob.val_seen)
     # the validation fit gets its own context so its notes do not overwrite the fold's
-    import dataclasses
-
     ctx = dataclasses.replace(ctx, details={}, deviations=list(ctx.deviations),
                               fold_name=f"{ctx.fold_name} (gamma validation)")
-    from .api import TrainView
-
     extra: dict[str, Any] = {"validation_features": "shared with the fold (encoder saw the "
                              "validation classes)" if comp.method.inputs == "features" else "n/a"}
-    retrain = ctx.extras.get("validation_inputs")
-    if retrain is not None:  # features of an encoder pretrained on val_seen only
-        x_vtr, x_vte, enc = retrain(fold, prob)
+    if validation_inputs is not None:  # features of an encoder pretrained on val_seen only
+        x_vtr, x_vte, enc = validation_inputs(fold, prob)
         extra = {"validation_features": "encoder retrained on validation-seen classes",
                  "validation_encoder": enc}
     else:

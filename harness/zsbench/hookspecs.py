@@ -20,7 +20,10 @@ Call order during ``zsbench run``:
 3. For each fold: ``zsbench_fold_end(record, fold)`` after the fold's metrics are computed.
 4. ``zsbench_run_end(record)`` once, after ``result.json`` is written.
 
-Implementations may accept a subset of a hook's arguments (pluggy "opt-in arguments").
+Every ``impl`` is called with its component's validated config instance (the pydantic
+model named by ``spec.config``). Implementations may accept a subset of a hook's arguments
+(pluggy "opt-in arguments"). An observer hook that raises marks its plugin broken; the run
+goes on and writes its record.
 Registration hooks must not import heavy modules (torch): specs reference their
 implementation lazily as ``"package.module:Object"``.
 """
@@ -45,9 +48,10 @@ hookspec = pluggy.HookspecMarker(PROJECT)
 def zsbench_datasets() -> "list[DatasetSpec]":
     """Declare datasets.
 
-    :return: a list of ``DatasetSpec``. ``impl`` names a callable
+    :return: a list of ``DatasetSpec``. ``impl`` names a ``zsbench.impls.DatasetLoader``
         ``(config, data_root) -> SkeletonDataset``; ``prepare`` (optional) names a callable
-        used by ``zsbench data prepare``.
+        used by ``zsbench data prepare``; ``family`` is what methods see as
+        ``ctx.dataset.family``.
     """
 
 
@@ -55,7 +59,7 @@ def zsbench_datasets() -> "list[DatasetSpec]":
 def zsbench_protocols() -> "list[ProtocolSpec]":
     """Declare evaluation protocols.
 
-    :return: a list of ``ProtocolSpec``. ``impl`` names a callable
+    :return: a list of ``ProtocolSpec``. ``impl`` names a ``zsbench.impls.FoldBuilder``
         ``(spec, dataset, config) -> list[Fold]`` that turns the protocol's class splits and
         sample rules into folds for one dataset.
     """
@@ -65,8 +69,9 @@ def zsbench_protocols() -> "list[ProtocolSpec]":
 def zsbench_skeleton_encoders() -> "list[SkeletonEncoderSpec]":
     """Declare skeleton encoders.
 
-    :return: a list of ``SkeletonEncoderSpec``. ``impl`` names a factory
-        ``(config) -> torch.nn.Module`` mapping (N, C, T, V, M) to (N, D).
+    :return: a list of ``SkeletonEncoderSpec``. ``impl`` names a
+        ``zsbench.impls.EncoderFactory`` ``(config) -> torch.nn.Module`` mapping
+        (N, C, T, V, M) to (N, D) (or a ``FeatureReader`` when ``precomputed``).
     """
 
 
@@ -74,7 +79,7 @@ def zsbench_skeleton_encoders() -> "list[SkeletonEncoderSpec]":
 def zsbench_text_sources() -> "list[TextSourceSpec]":
     """Declare text sources (class names, descriptions of some kind).
 
-    :return: a list of ``TextSourceSpec``. ``impl`` names a callable
+    :return: a list of ``TextSourceSpec``. ``impl`` names a ``zsbench.impls.TextSource``
         ``(config, dataset) -> dict[kind, list[list[str]]]`` (one list of strings per class,
         in the dataset's class order).
     """
@@ -84,8 +89,8 @@ def zsbench_text_sources() -> "list[TextSourceSpec]":
 def zsbench_text_encoders() -> "list[TextEncoderSpec]":
     """Declare text encoders.
 
-    :return: a list of ``TextEncoderSpec``. ``impl`` names a class ``(config)`` with
-        ``identity() -> str`` (used as the embedding-cache key) and
+    :return: a list of ``TextEncoderSpec``. ``impl`` names a class ``(config)`` following
+        ``zsbench.impls.TextEncoder``: ``identity() -> str`` (used as the embedding-cache key) and
         ``encode(texts: list[str]) -> numpy.ndarray`` of shape (len(texts), D).
     """
 
@@ -94,10 +99,14 @@ def zsbench_text_encoders() -> "list[TextEncoderSpec]":
 def zsbench_methods() -> "list[MethodSpec]":
     """Declare methods (aligners).
 
-    :return: a list of ``MethodSpec``. ``impl`` names a class ``(config)`` with
-        ``fit(train: TrainView, ctx)`` and ``score(test: TestView, candidates: ClassTexts,
-        ctx) -> (N, K) array``; see ``zsbench.api.Method`` for the optional hooks
-        (transductive step, own GZSL gate).
+    :return: a list of ``MethodSpec``. ``impl`` names a class ``(config)`` following
+        ``zsbench.impls.MethodImpl``: ``fit(train: TrainView, ctx: RunContext)`` and
+        ``score(test: TestView, candidates: ClassTexts, ctx) -> (N, K) array``; see
+        ``zsbench.api.Method`` for the optional hooks (transductive step, own GZSL gate).
+        ``config`` should subclass ``zsbench.specs.MethodConfig``: its ``needs()`` declares
+        the text kinds and skeleton encoder when they depend on options. ``ctx.dataset``
+        (``DatasetInfo``: name, family, num_classes, class_names) and ``ctx.protocol``
+        describe the run.
     """
 
 

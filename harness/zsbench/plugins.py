@@ -168,3 +168,21 @@ def load_plugins(*, blocked: Iterable[str] = (), autoload: bool | None = None,
                                    extra=extra)
     registries = collect(pm, infos)
     return PluginSet(manager=pm, plugins=infos, registries=registries)
+
+
+def notify(plugins: PluginSet, hook_name: str, log: Any = print, **kwargs: Any) -> None:
+    """Call an observer hook plugin by plugin. An observer that raises is marked broken
+    (as registration hooks are), reported through ``log`` and not called again; the run
+    goes on and still writes its record."""
+    caller = getattr(plugins.manager.hook, hook_name)
+    for impl in caller.get_hookimpls():
+        info = plugins.plugins.setdefault(impl.plugin_name, PluginInfo(name=impl.plugin_name))
+        if info.status == "broken":
+            continue
+        args = {a: kwargs[a] for a in impl.argnames if a in kwargs}
+        try:
+            impl.function(**args)
+        except Exception as exc:  # an observer must never take the run down
+            info.status, info.error = "broken", f"in {hook_name}: {_short_error(exc)}"
+            log(f"warning: plugin {info.name!r} is broken and is ignored for the rest of the "
+                f"run: {info.error}")

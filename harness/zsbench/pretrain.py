@@ -13,7 +13,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
@@ -21,7 +24,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 import numpy as np
 from pydantic import Field
 
-from .api import Fold, LeakageError, RunContext, SkeletonDataset, ZsbenchError
+from .device import resolve_device
+from .api import DataFileError, Fold, LeakageError, RunContext, SkeletonDataset, ZsbenchError
 from .results import write_atomic
 from .specs import PluginConfig
 
@@ -30,6 +34,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 SCHEMA = 1
 SETS = ("train", "test_seen", "test_unseen")
+CHECKPOINT_ERRORS = (OSError, EOFError, ValueError, KeyError, TypeError, IndexError, RuntimeError,
+                     pickle.UnpicklingError, zipfile.BadZipFile)  # torch.load of a bad file
 FILES = ("checkpoint.pt", "features.npz")
 
 
@@ -161,7 +167,7 @@ def _load_cache(folder: Path, fold: Fold, fingerprint: str, ctx: RunContext,
         for name in SETS:
             if not np.array_equal(arrays[f"index_{name}"], np.asarray(getattr(fold, name))):
                 raise ValueError(f"{name} indices differ from the fold's")
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         _warn(ctx, f"pretraining cache {folder}: features.npz is unusable ({exc}); rebuilding")
         return None
     return FeatureSet(
@@ -189,14 +195,6 @@ def _save_cache(folder: Path, fs: FeatureSet, checkpoint: bytes, meta_extra: dic
 
 
 # ---- Training and extraction
-def _resolve_device(device: str) -> str:
-    import torch
-
-    if device in ("", "auto"):
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return device
-
-
 def _read(dataset: SkeletonDataset, idx: np.ndarray, device: str) -> Any:
     import torch
 
@@ -352,7 +350,7 @@ def pretrained_features(*, encoder_builder: Callable[[], "nn.Module"], encoder_i
         ctx.log(f"pretrained {encoder_identity} features from cache {folder}")
         _record(ctx, encoder_identity, cached.info)
         return cached
-    device = _resolve_device(ctx.device)
+    device = resolve_device(ctx.device)
     cuda = [torch.device(device).index or 0] if device.startswith("cuda") else []
     with torch.random.fork_rng(devices=cuda):
         encoder, head, info = _train(encoder_builder, dataset, fold, cfg, ctx, device,
@@ -390,9 +388,11 @@ def load_pretrained_encoder(encoder_builder: Callable[[], "nn.Module"], features
         check_trained_on(features.trained_on, fold)
     try:
         state = torch.load(features.checkpoint, map_location="cpu", weights_only=True)
-        encoder = encoder_builder().to(_resolve_device(device))
+        encoder = encoder_builder().to(resolve_device(device))
         encoder.load_state_dict(state["encoder"])
-    except (OSError, KeyError, RuntimeError) as exc:
-        raise ZsbenchError(f"cannot load pretrained encoder {features.checkpoint}: {exc}") from exc
+    except CHECKPOINT_ERRORS as exc:
+        raise DataFileError(f"{features.checkpoint}: not a readable pretrained encoder checkpoint "
+                            f"({type(exc).__name__}: {exc}); delete {features.checkpoint.parent} "
+                            "to pretrain again") from exc
     encoder.eval()
     return (encoder, state["head"]) if with_head else encoder

@@ -11,6 +11,7 @@ from importlib import resources
 from typing import Any
 
 from .api import ZsbenchError
+from .specs import MethodConfig
 
 METRIC_MAP = {("zsl", "acc"): "zsl_acc", ("gzsl", "acc_seen"): "gzsl_acc_seen",
               ("gzsl", "acc_unseen"): "gzsl_acc_unseen", ("gzsl", "h"): "gzsl_h"}
@@ -38,7 +39,8 @@ def reported_for(comp: Any, dataset: str, folds: list[Any]) -> tuple[dict[str, f
     sizes = {f"{len(f.seen)}/{len(f.unseen)}" for f in folds}
     if len(sizes) != 1:  # a paper's number is per split size: compare one size per run
         return {}, ""
-    variant = getattr(comp.method_cfg, "variant", "default") or "default"
+    variant = (comp.method_cfg.reported_variant()
+               if isinstance(comp.method_cfg, MethodConfig) else "default")
     rules = {f.sample_rule for f in folds} | {""}
     from .names import canonical_dataset
 

@@ -11,28 +11,16 @@ from typing import Any
 import numpy as np
 
 from . import __version__
-from .api import (ClassTexts, Fold, RunContext, Sequences, SkeletonDataset, TestView,
-                  ZsbenchError)
+from .api import (ClassTexts, DatasetInfo, EncoderFactory, Fold, FoldInputs, RunContext,
+                  Sequences, SkeletonDataset, TestView, ZsbenchError)
 from .config import RunConfig
+from .device import resolve_device
 from .evaluate import evaluate_fold
-from .plugins import PluginSet, load_plugins
+from .plugins import PluginSet, load_plugins, notify
 from .progress import progress
 from .reported import reported_for
 from .results import (METRICS, FoldRecord, ResultRecord, check_writable, write_atomic)
 from .setup import Components, resolve
-
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "cpu":
-        return "cpu"
-    if requested == "cuda":
-        if not torch.cuda.is_available():
-            raise ZsbenchError("--device cuda was requested but CUDA is not available "
-                               "(use --device auto or cpu)")
-        return "cuda"
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def seed_everything(seed: int) -> None:
@@ -60,7 +48,7 @@ def build_text_bank(comp: Components, dataset: SkeletonDataset) -> ClassTexts:
     return bank
 
 
-def make_encoder_factory(plugins: PluginSet, comp: Components):
+def make_encoder_factory(plugins: PluginSet, comp: Components) -> EncoderFactory:
     from .config import validate_model
 
     def factory(name: str | None = None, **overrides: Any):
@@ -77,22 +65,21 @@ def make_encoder_factory(plugins: PluginSet, comp: Components):
 
 
 def fold_inputs(comp: Components, dataset: SkeletonDataset, fold: Fold, ctx: RunContext,
-                factory) -> tuple[dict[str, np.ndarray], dict[str, Any] | None]:
+                factory: EncoderFactory) -> FoldInputs:
     """Inputs of a fold (pretrained features or raw sequences) for its sample sets:
     ``train``, ``test_seen``, ``test_unseen`` and, for one-shot folds, ``support``."""
     sets = {"train": fold.train, "test_seen": fold.test_seen, "test_unseen": fold.test_unseen}
     if fold.support is not None and len(fold.support):
         sets["support"] = fold.support
     if comp.method.inputs == "sequences":      # lazy views: read batch by batch
-        return {k: Sequences(dataset.data, v) for k, v in sets.items()}, None
+        return FoldInputs(x={k: Sequences(dataset.data, v) for k, v in sets.items()})
     assert comp.encoder is not None and comp.encoder_cfg is not None
     if comp.encoder.precomputed:
         if "support" in sets:
             raise ZsbenchError("pre-extracted features cannot serve one-shot support samples")
         feats, labels, info = comp.encoder.load()(comp.encoder_cfg, dataset, fold)
-        if labels is not None:
-            feats["labels"] = labels  # type: ignore[assignment]
-        return feats, info
+        return FoldInputs(x=dict(feats), labels=dict(labels) if labels is not None else None,
+                          encoder=info)
     from .pretrain import extract_features, load_pretrained_encoder, pretrained_features
 
     identity = f"{comp.encoder.name}:{comp.encoder_cfg.model_dump_json()}"
@@ -105,7 +92,7 @@ def fold_inputs(comp: Components, dataset: SkeletonDataset, fold: Fold, ctx: Run
                                           comp.pretrain_cfg.batch_size)
     info = {"name": comp.encoder.name, "identity": identity, "fingerprint": fs.fingerprint,
             "trained_on": [int(c) for c in fs.trained_on], "from_cache": bool(fs.from_cache)}
-    return out, info
+    return FoldInputs(x=out, encoder=info)
 
 
 def versions(plugins: PluginSet) -> dict[str, str]:
@@ -149,38 +136,44 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
         raise ZsbenchError(f"{out_dir / 'result.json'} already exists; choose another --run-id "
                            "(results are never overwritten)")
     factory = make_encoder_factory(plugins, comp)
+    info = DatasetInfo.of(dataset, family=comp.dataset.family or dataset.name,
+                          real=comp.dataset.real)
     deviations: list[str] = []
     record: dict[str, Any] = {"run_id": run_id, "plugin": comp.method.name,
                               "protocol": comp.protocol.name, "datasets": [dataset.name]}
-    plugins.manager.hook.zsbench_run_start(record=record)
+    notify(plugins, "zsbench_run_start", record=record, log=log)
     fold_records: list[FoldRecord] = []
     for i, fold in enumerate(progress(folds, desc="folds", total=len(folds))):
         t0 = time.perf_counter()
         seed_everything(cfg.seed + 1000 * i)
+        src = fold.data_source if fold.data_source is not None else dataset
         ctx = RunContext(device=device, seed=cfg.seed + 1000 * i, cache_dir=comp.cache_dir,
                          progress=progress, fold_name=fold.name, log=log,
-                         extras={"encoder_factory": factory, "dataset": dataset.name,
-                                 "protocol": comp.protocol.name})
-        src = fold.data_source if fold.data_source is not None else dataset
+                         dataset=info if src is dataset else DatasetInfo.of(
+                             src, family=src.name, real=comp.dataset.real),
+                         protocol=comp.protocol.name, encoder_factory=factory)
         fold_bank = bank if src is dataset else build_text_bank(comp, src)
-        inputs, enc_info = fold_inputs(comp, src, fold, ctx, factory)
+        inputs = fold_inputs(comp, src, fold, ctx, factory)
+        validation_inputs = None
         if (cfg.gzsl_validation == "retrain_encoder" and comp.method.inputs == "features"
                 and comp.encoder is not None and not comp.encoder.precomputed):
-            ctx.extras["validation_inputs"] = _validation_inputs(comp, src, ctx, factory)
-        result = evaluate_fold(comp, fold, fold_bank, inputs, ctx, settings, src.labels)
+            validation_inputs = _validation_inputs(comp, src, ctx, factory)
+        result = evaluate_fold(comp, fold, fold_bank, inputs, ctx, settings, src.labels,
+                               validation_inputs=validation_inputs)
         for d in ctx.deviations:
             if d not in deviations:
                 deviations.append(d)
         fr = FoldRecord(name=fold.name, dataset=fold.dataset, split_id=fold.split.id,
                         sample_rule=fold.sample_rule, group=fold.group,
                         seen=[int(c) for c in fold.seen], unseen=[int(c) for c in fold.unseen],
-                        metrics=result["metrics"], n_train=len(inputs["train"]),
-                        n_test_unseen=len(inputs["test_unseen"]),
-                        n_test_seen=len(inputs["test_seen"]),
+                        metrics=result["metrics"], n_train=len(inputs.x["train"]),
+                        n_test_unseen=len(inputs.x["test_unseen"]),
+                        n_test_seen=len(inputs.x["test_seen"]),
                         seconds=round(time.perf_counter() - t0, 3), gzsl_rule=result.get("gzsl_rule"),
-                        details={**ctx.details, **result.get("details", {})}, encoder=enc_info)
+                        details={**ctx.details, **result.get("details", {})}, encoder=inputs.encoder)
         fold_records.append(fr)
-        plugins.manager.hook.zsbench_fold_end(record=record, fold=fr.model_dump(mode="json"))
+        notify(plugins, "zsbench_fold_end", record=record, fold=fr.model_dump(mode="json"),
+               log=log)
     summary = {m: _mean([f.metrics.get(m) for f in fold_records]) for m in METRICS}
     groups = {g: {m: _mean([f.metrics.get(m) for f in fold_records if f.group == g]) for m in METRICS}
               for g in dict.fromkeys(f.group for f in fold_records)}
@@ -196,7 +189,7 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
               "sources": [s.name for s, _ in comp.text_sources], "control": cfg.text_control})
     path = out_dir / "result.json"
     write_atomic(path, rec.to_json())
-    plugins.manager.hook.zsbench_run_end(record=rec.model_dump(mode="json", by_alias=True))
+    notify(plugins, "zsbench_run_end", record=rec.model_dump(mode="json", by_alias=True), log=log)
     return rec, path
 
 
@@ -216,10 +209,11 @@ def _validation_inputs(comp: Components, dataset: SkeletonDataset, ctx: RunConte
         vfold = Fold(name=f"{fold.name}/gzsl-validation", dataset=fold.dataset, split=split,
                      train=tr[prob.train_idx], test_unseen=test[is_unseen],
                      test_seen=test[~is_unseen], sample_rule=fold.sample_rule)
-        feats, info = fold_inputs(comp, dataset, vfold, ctx, factory)
+        fi = fold_inputs(comp, dataset, vfold, ctx, factory)
+        feats = fi.x
         x_test = np.empty((len(test), feats["train"].shape[1]), dtype=feats["train"].dtype)
         x_test[~is_unseen], x_test[is_unseen] = feats["test_seen"], feats["test_unseen"]
-        return feats["train"], x_test, info or {}
+        return feats["train"], x_test, fi.encoder or {}
 
     return inputs
 

@@ -13,8 +13,8 @@ from typing import Any
 from .api import ZsbenchError
 from .config import RunConfig, validate_section
 from .plugins import PluginSet
-from .specs import (DatasetSpec, MethodSpec, PluginConfig, ProtocolSpec, SkeletonEncoderSpec,
-                    TextEncoderSpec, TextSourceSpec)
+from .specs import (DatasetSpec, MethodConfig, MethodNeeds, MethodSpec, PluginConfig,
+                    ProtocolSpec, SkeletonEncoderSpec, TextEncoderSpec, TextSourceSpec)
 
 
 def default_cache_dir() -> Path:
@@ -55,23 +55,15 @@ class Components:
         return d
 
 
-def required_text_kinds(spec: MethodSpec, method_cfg: Any) -> list[str]:
-    """Text kinds the method needs: its config's ``text_kind``/``text_kinds`` if present,
-    else the spec's declaration."""
-    kinds: list[str] = []
-    for attr in ("text_kinds", "text_kind"):
-        val = getattr(method_cfg, attr, None)
-        if isinstance(val, str):
-            kinds.append(val)
-        elif isinstance(val, (list, tuple)):
-            kinds.extend(val)
-    for attr in ("context_kind", "extra_text_kind"):
-        val = getattr(method_cfg, attr, None)
-        if isinstance(val, str) and val:
-            kinds.append(val)
-    if not kinds:
-        kinds = list(spec.text_kinds)
-    return list(dict.fromkeys(kinds))
+def method_needs(spec: MethodSpec, method_cfg: PluginConfig) -> MethodNeeds:
+    """What the method declared it needs: its config's ``needs()`` (``MethodConfig``),
+    falling back to the spec's ``text_kinds`` and ``default_encoder``."""
+    needs = method_cfg.needs() if isinstance(method_cfg, MethodConfig) else MethodNeeds()
+    if not isinstance(needs, MethodNeeds):
+        raise ZsbenchError(f"method {spec.name!r}: {type(method_cfg).__name__}.needs() returned "
+                           f"{type(needs).__name__}, expected zsbench.specs.MethodNeeds")
+    return MethodNeeds(text_kinds=list(dict.fromkeys(needs.text_kinds or spec.text_kinds)),
+                       encoder=needs.encoder or spec.default_encoder or None)
 
 
 def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
@@ -80,8 +72,9 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
     dataset = plugins.datasets.get(cfg.dataset or protocol.default_dataset)
     from .names import canonical_dataset
 
-    if (dataset.real and protocol.datasets and canonical_dataset(dataset.name)
-            not in {canonical_dataset(d) for d in protocol.datasets}):
+    key = dataset.split_key or canonical_dataset(dataset.name)
+    if (dataset.real and protocol.datasets
+            and key not in {canonical_dataset(d) for d in protocol.datasets}):
         raise ZsbenchError(
             f"protocol {protocol.name!r} is not defined on dataset {dataset.name!r}; it runs on "
             f"{', '.join(protocol.datasets)} and on the embedded benchmark 'synthetic'")
@@ -91,7 +84,8 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
     protocol_cfg = validate_section(cfg, "protocol", protocol.config, protocol.name)
     dataset_cfg = validate_section(cfg, "dataset", dataset.config, dataset.name)
     encoder = encoder_cfg = pretrain_cfg = None
-    enc_name = cfg.encoder or getattr(method_cfg, "encoder", None) or method.default_encoder
+    needs = method_needs(method, method_cfg)
+    enc_name = cfg.encoder or needs.encoder
     if enc_name:
         encoder = plugins.encoders.get(enc_name)
         encoder_cfg = validate_section(cfg, "encoder", encoder.config, encoder.name,
@@ -106,7 +100,7 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
                            "the 'pretrain' section does not apply")
     text_encoder = plugins.text_encoders.get(cfg.text_encoder)
     text_encoder_cfg = validate_section(cfg, "text_encoder", text_encoder.config, text_encoder.name)
-    kinds = required_text_kinds(method, method_cfg)
+    kinds = list(needs.text_kinds or [])
     text_sections = cfg.sections.get("text", {})
     source_names = cfg.text_sources or _sources_for_kinds(plugins, kinds)
     sources = []

@@ -18,6 +18,33 @@ class PluginConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 
+class MethodNeeds(BaseModel):
+    """What a method needs from the run, when it depends on the method's options.
+
+    ``text_kinds``: the text kinds the method reads (None = ``MethodSpec.text_kinds``);
+    ``encoder``: the skeleton encoder to use (None = ``MethodSpec.default_encoder``; the
+    user's ``--encoder`` always wins).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    text_kinds: list[str] | None = None
+    encoder: str | None = None
+
+
+class MethodConfig(PluginConfig):
+    """Base for method configs. Override ``needs()`` when the text kinds or the encoder a
+    method uses depend on its options; the core reads nothing else from a method config."""
+
+    def needs(self) -> MethodNeeds:
+        return MethodNeeds()
+
+    def reported_variant(self) -> str:
+        """The ``variant`` column of the method's reported numbers this configuration is
+        compared with (``default`` = the paper's main row)."""
+        return "default"
+
+
 class EmptyConfig(PluginConfig):
     """Config for components that take no options."""
 
@@ -41,7 +68,8 @@ class Spec(BaseModel):
     name: str = Field(pattern=r"^[a-z][a-z0-9_\-]*$")
     impl: str = Field(description="lazy implementation reference 'package.module:Object'")
     config: type[PluginConfig] = EmptyConfig
-    description: str = ""
+    description: str = Field("", description="one line shown by `zsbench list` (first line "
+                             "only); further lines are for the docs")
     # filled in by the core when the spec is registered
     plugin: str = ""
     distribution: str = ""
@@ -51,9 +79,16 @@ class Spec(BaseModel):
 
 
 class DatasetSpec(Spec):
-    """``impl`` is a callable ``(config, data_root: Path | None) -> SkeletonDataset``."""
+    """``impl`` is a ``zsbench.impls.DatasetLoader``:
+    ``(config, data_root: Path | None) -> SkeletonDataset``."""
 
     kind: Literal["dataset"] = "dataset"
+    family: str = Field("", description="family handed to methods as ctx.dataset.family "
+                        "(per-dataset presets, reported numbers); '' = the dataset's name")
+    split_key: str | None = Field(
+        default=None, description="the dataset key of the shipped split files and class "
+        "lists this dataset's class indices follow (ntu60, ntu120, pku_mmd1, pku_mmd2); None "
+        "= it follows none (the protocols then use the dataset's own builtin_splits)")
     class_names_ref: str | None = Field(
         default=None, description="optional lazy reference to a list of class names")
     real: bool = Field(default=True, description="False for generated data (embedded benchmark)")
@@ -69,7 +104,8 @@ class DatasetSpec(Spec):
 
 
 class ProtocolSpec(Spec):
-    """``impl`` is a callable ``(spec, dataset: SkeletonDataset, config) -> list[Fold]``."""
+    """``impl`` is a ``zsbench.impls.FoldBuilder``:
+    ``(spec, dataset: SkeletonDataset, config) -> list[Fold]``."""
 
     kind: Literal["protocol"] = "protocol"
     family: str
@@ -81,8 +117,9 @@ class ProtocolSpec(Spec):
 
 
 class SkeletonEncoderSpec(Spec):
-    """``impl`` is a class/factory ``(config, num_classes) -> torch.nn.Module`` mapping
-    (N, C, T, V, M) to (N, D) features; ``feature_dim`` is D for the default config."""
+    """``impl`` is a ``zsbench.impls.EncoderFactory`` ``(config) -> torch.nn.Module``
+    mapping (N, C, T, V, M) to (N, D) features (``feature_dim`` is D for the default
+    config), or, with ``precomputed=True``, a ``zsbench.impls.FeatureReader``."""
 
     kind: Literal["skeleton_encoder"] = "skeleton_encoder"
     feature_dim: int = 256
@@ -92,8 +129,8 @@ class SkeletonEncoderSpec(Spec):
 
 
 class TextSourceSpec(Spec):
-    """``impl`` is a callable ``(config, dataset: SkeletonDataset) -> dict[text_kind,
-    list[list[str]]]`` giving, per text kind it provides, the strings of every class."""
+    """``impl`` is a ``zsbench.impls.TextSource`` ``(config, dataset: SkeletonDataset) ->
+    dict[text_kind, list[list[str]]]`` giving, per kind it provides, every class's strings."""
 
     kind: Literal["text_source"] = "text_source"
     text_kinds: list[str] = Field(default_factory=list)
@@ -103,23 +140,28 @@ class TextSourceSpec(Spec):
 
 
 class TextEncoderSpec(Spec):
-    """``impl`` is a class ``(config)`` with ``identity() -> str`` and
-    ``encode(list[str]) -> np.ndarray (n, D)``."""
+    """``impl`` is a class ``(config)`` following ``zsbench.impls.TextEncoder``:
+    ``identity() -> str`` and ``encode(list[str]) -> np.ndarray (n, D)``."""
 
     kind: Literal["text_encoder"] = "text_encoder"
 
 
 class MethodSpec(Spec):
-    """``impl`` is a class ``(config)`` following ``zsbench.api.Method``."""
+    """``impl`` is a class ``(config)`` following ``zsbench.impls.MethodImpl`` (base class
+    ``zsbench.api.Method``). ``config`` should subclass ``MethodConfig``."""
 
     kind: Literal["method"] = "method"
-    inputs: Literal["features", "sequences"] = "features"
-    text_kinds: list[str] = Field(default_factory=lambda: ["name"])
+    inputs: Literal["features", "sequences"] = Field(
+        "features", description="features: pooled features of the seen-class-pretrained "
+        "encoder; sequences: lazy (N, C, T, V, M) views, the method trains its own encoder")
+    text_kinds: list[str] = Field(default_factory=lambda: ["name"],
+                                  description="text kinds read (MethodConfig.needs may refine)")
     transductive: bool = False
-    paper: str = ""
+    paper: str = Field("", description="citation; shown by `zsbench list` and in records")
     reported: str | None = Field(
         default=None, description="lazy reference to a CSV (package:path) of reported numbers")
-    default_encoder: str = "stgcn"
+    default_encoder: str = Field("stgcn", description="skeleton encoder used unless the "
+                                 "config's needs() or the user's --encoder say otherwise")
 
 
 ANY_SPEC = (DatasetSpec, ProtocolSpec, SkeletonEncoderSpec, TextSourceSpec, TextEncoderSpec,

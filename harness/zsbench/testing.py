@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .api import ClassTexts, RunContext, TestView, TrainView
+from .api import ClassTexts, DatasetInfo, RunContext, TestView, TrainView
 
 #: overrides for a seconds-long run on the embedded benchmark
 TINY: list[str] = [
@@ -66,10 +66,15 @@ def tiny_problem(num_classes: int = 6, num_unseen: int = 2, per_class: int = 8,
     return train, test, _bank(unseen, emb, kinds), labels[~tr]
 
 
-def context(cache_dir: Path | None = None, seed: int = 0, **extras: Any) -> RunContext:
-    """A CPU RunContext with no progress bars."""
+def context(cache_dir: Path | None = None, seed: int = 0, dataset: DatasetInfo | None = None,
+            protocol: str = "synse", encoder_factory: Any = None) -> RunContext:
+    """A CPU RunContext with no progress bars (dataset: the embedded benchmark unless
+    given; ``encoder_factory`` for end-to-end methods' ``ctx.build_encoder``)."""
+    info = dataset or DatasetInfo(name="synthetic", family="synthetic", num_classes=40,
+                                  real=False)
     return RunContext(device="cpu", seed=seed, cache_dir=Path(cache_dir or "."),
-                      progress=lambda it, **k: it, extras=dict(extras), log=lambda m: None)
+                      progress=lambda it, **k: it, dataset=info, protocol=protocol,
+                      encoder_factory=encoder_factory, log=lambda m: None)
 
 
 def check_plugin(name: str, out: Path, cache_dir: Path, protocol: str = "synse",

@@ -41,22 +41,11 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _config(spec: Any, config: Any) -> Any:
-    from pydantic import ValidationError
-
-    if config is None or isinstance(config, dict):
-        try:
-            return spec.config.model_validate(config or {})
-        except ValidationError as exc:
-            raise ZsbenchError(f"config of {spec.name!r}: {exc}") from exc
-    return config
-
-
 # --------------------------------------------------------------------------------------
 # Sources
 # --------------------------------------------------------------------------------------
 def collect_texts(dataset: SkeletonDataset,
-                  sources: Sequence[tuple[TextSourceSpec, PluginConfig | dict | None]]
+                  sources: Sequence[tuple[TextSourceSpec, PluginConfig]]
                   ) -> dict[str, list[list[str]]]:
     """Run every source and check its output: one non-empty list of non-empty strings per
     dataset class, and each kind from one source only."""
@@ -66,7 +55,7 @@ def collect_texts(dataset: SkeletonDataset,
     origin: dict[str, str] = {}
     n = dataset.num_classes
     for spec, config in sources:
-        out = spec.load()(_config(spec, config), dataset)
+        out = spec.load()(config, dataset)
         if not isinstance(out, dict) or not out:
             raise ZsbenchError(f"text source {spec.name!r} returned no texts")
         for kind, per_class in out.items():
@@ -222,19 +211,19 @@ def _encode(encoder: Any, identity: str, texts: list[str]) -> np.ndarray:
 
 
 def build_class_texts(dataset: SkeletonDataset,
-                      sources: Sequence[tuple[TextSourceSpec, PluginConfig | dict | None]],
-                      encoder: tuple[TextEncoderSpec, PluginConfig | dict | None],
+                      sources: Sequence[tuple[TextSourceSpec, PluginConfig]],
+                      encoder: tuple[TextEncoderSpec, PluginConfig],
                       cache_dir: Path | None, progress: Progress | None = None) -> ClassTexts:
     """Texts and embeddings of every class of ``dataset`` (``class_ids = arange(C)``).
 
-    ``sources`` are (spec, config) pairs whose kinds are merged; ``encoder`` is one
-    (spec, config) pair. Configs may be config objects, dicts or None (defaults).
+    ``sources`` are (spec, validated config) pairs whose kinds are merged; ``encoder`` is
+    one (spec, validated config) pair.
     ``cache_dir`` None disables the embedding cache. ``progress`` is a tqdm-like callable
     ``(iterable, desc=...) -> iterable`` wrapped around the encoding chunks.
     """
     texts = collect_texts(dataset, sources)
     enc_spec, enc_config = encoder
-    enc = enc_spec.load()(_config(enc_spec, enc_config))
+    enc = enc_spec.load()(enc_config)
     identity = enc.identity()
     unique = list(dict.fromkeys(t for per_class in texts.values()
                                 for strings in per_class for t in strings))

@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from zsbench.specs import PluginConfig
+from zsbench.specs import MethodConfig, MethodNeeds
 
 
-class DeViSEConfig(PluginConfig):
+class DeViSEConfig(MethodConfig):
     text_kind: str = Field("name", description="text kind embedded per class (papers: class names)")
     margin: float = Field(0.1, gt=0, description="hinge rank loss margin m (DeViSE: 0.1)")
     negatives: Literal["all", "hardest"] = Field(
@@ -23,3 +23,6 @@ class DeViSEConfig(PluginConfig):
     weight_decay: float = Field(0.0, ge=0)
     feature_norm: Literal["none", "standardize"] = Field(
         "standardize", description="standardise skeleton features with training-set statistics")
+
+    def needs(self) -> MethodNeeds:
+        return MethodNeeds(text_kinds=[self.text_kind])

@@ -9,15 +9,14 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from zsbench.specs import PluginConfig
-from zsbench.names import dataset_family
+from zsbench.specs import MethodConfig, MethodNeeds
 
 # Official config.py: Adam lr per dataset; the paper (§IV-B) states 1e-5 for all.
 CODE_LR = {"ntu60": 1e-6, "ntu120": 5e-6, "pku_mmd": 1e-5}
 PAPER_LR = 1e-5
 
 
-class DVTAConfig(PluginConfig):
+class DVTAConfig(MethodConfig):
     """Options of DVTA (Kuang et al., Pattern Recognition 2026)."""
 
     variant: str = Field("default", description="row 'variant' of the reported numbers to compare "
@@ -75,11 +74,18 @@ class DVTAConfig(PluginConfig):
             raise ValueError("use_sde=true needs a context_kind (the SDE context texts)")
         return self
 
-    def resolve_lr(self, dataset_name: str | None) -> tuple[float, str]:
-        """The learning rate and where it came from."""
+    def reported_variant(self) -> str:
+        return self.variant or "default"
+
+    def needs(self) -> MethodNeeds:
+        return MethodNeeds(text_kinds=[self.text_kind] + ([self.context_kind]
+                                                          if self.context_kind else []))
+
+    def resolve_lr(self, family: str | None) -> tuple[float, str]:
+        """The learning rate and where it came from (``family``: ctx.dataset.family)."""
         if self.lr is not None:
             return self.lr, "config"
-        key = self.dataset if self.dataset != "auto" else dataset_family(dataset_name)
+        key = self.dataset if self.dataset != "auto" else family
         if self.lr_source == "code" and key in CODE_LR:
             return CODE_LR[key], f"code preset {key}"
         return PAPER_LR, "paper"

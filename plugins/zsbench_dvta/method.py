@@ -88,7 +88,7 @@ class DVTA(Method):
             raise ZsbenchError(f"DVTA: training features must be a non-empty (N, D) array, got "
                                f"{tuple(x.shape)}")
         self._device = device = torch.device(ctx.device)
-        lr, lr_from = cfg.resolve_lr(ctx.extras.get("dataset"))
+        lr, lr_from = cfg.resolve_lr(ctx.dataset.family)
         torch.manual_seed(ctx.seed)
         gen = torch.Generator().manual_seed(ctx.seed)
         label_t, context_t = self._texts(train.texts)

@@ -92,23 +92,3 @@ class ShiftGCNEnsembleConfig(PluginConfig):
     @property
     def feature_dim(self) -> int:
         return self.out_dim * (len(self.streams) if self.fuse == "concat" else 1)
-
-
-def coerce_config(config: object, cls: type[PluginConfig]) -> PluginConfig:
-    """Accept ``None`` (defaults), a mapping (validated) or an instance of ``cls``."""
-    from pydantic import ValidationError
-
-    from zsbench.api import ZsbenchError
-
-    if config is None:
-        return cls()
-    if isinstance(config, cls):
-        return config
-    if isinstance(config, PluginConfig):
-        config = config.model_dump()
-    if isinstance(config, dict):
-        try:
-            return cls.model_validate(config)
-        except ValidationError as exc:
-            raise ZsbenchError(f"invalid {cls.__name__}: {exc}") from exc
-    raise ZsbenchError(f"expected a {cls.__name__} or a dict, got {type(config).__name__}")

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .configs import ShiftGCNEnsembleConfig, coerce_config
+from .configs import ShiftGCNEnsembleConfig
 from .shiftgcn import ShiftGCN
 
 # Score-ensemble weights of Shift-GCN's ensemble.py, for methods that fuse logits.
@@ -51,6 +51,6 @@ class ShiftGCNEnsemble(nn.Module):
         return self.fuse(self.stream_features(x))
 
 
-def build_shiftgcn_4s(config: Any = None, num_classes: int | None = None) -> ShiftGCNEnsemble:
-    """Factory for the registry: ``(config[, num_classes]) -> ShiftGCNEnsemble``."""
-    return ShiftGCNEnsemble(coerce_config(config, ShiftGCNEnsembleConfig))
+def build_shiftgcn_4s(config: ShiftGCNEnsembleConfig) -> ShiftGCNEnsemble:
+    """Factory for the registry (``zsbench.impls.EncoderFactory``)."""
+    return ShiftGCNEnsemble(config)

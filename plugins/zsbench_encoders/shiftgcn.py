@@ -25,7 +25,7 @@ from torch import nn
 from zsbench.api import ZsbenchError
 from zsbench.nn.graph import NUM_JOINTS
 
-from .configs import ShiftGCNConfig, coerce_config
+from .configs import ShiftGCNConfig
 from .streams import to_stream
 
 
@@ -259,6 +259,6 @@ class ShiftGCN(nn.Module):
         return self.feature_map(x).mean(dim=(2, 3))
 
 
-def build_shiftgcn(config: Any = None, num_classes: int | None = None) -> ShiftGCN:
-    """Factory for the registry: ``(config[, num_classes]) -> ShiftGCN`` (no classifier)."""
-    return ShiftGCN(coerce_config(config, ShiftGCNConfig))
+def build_shiftgcn(config: ShiftGCNConfig) -> ShiftGCN:
+    """Factory for the registry (``zsbench.impls.EncoderFactory``): no classifier head."""
+    return ShiftGCN(config)

@@ -13,7 +13,7 @@ from torch import nn
 from zsbench.api import ZsbenchError
 from zsbench.nn.graph import NUM_JOINTS, Graph
 
-from .configs import STGCNConfig, coerce_config
+from .configs import STGCNConfig
 
 TEMPORAL_KERNEL = 9
 
@@ -129,7 +129,6 @@ class STGCN(nn.Module):
         return self.feature_map(x).mean(dim=(2, 3))
 
 
-def build_stgcn(config: Any = None, num_classes: int | None = None) -> STGCN:
-    """Factory for the registry: ``(config[, num_classes]) -> STGCN`` (num_classes unused;
-    the encoder has no classifier)."""
-    return STGCN(coerce_config(config, STGCNConfig))
+def build_stgcn(config: STGCNConfig) -> STGCN:
+    """Factory for the registry (``zsbench.impls.EncoderFactory``): no classifier head."""
+    return STGCN(config)

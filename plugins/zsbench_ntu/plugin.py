@@ -19,6 +19,8 @@ _DESCRIPTIONS = {
                 "benchmarks xsub and xview (split files from the release).",
 }
 _CLASS_REFS = {"ntu60": "NTU60", "ntu120": "NTU120", "pku_mmd": "PKU_MMD", "pku_mmd2": "PKU_MMD"}
+_FAMILY = {"ntu60": "ntu60", "ntu120": "ntu120", "pku_mmd": "pku_mmd", "pku_mmd2": "pku_mmd"}
+_SPLIT_KEY = {"ntu60": "ntu60", "ntu120": "ntu120", "pku_mmd": "pku_mmd1", "pku_mmd2": "pku_mmd2"}
 _RAW = {"ntu": "the folder(s) holding the .skeleton files (searched recursively)",
         "pku": "the release folder holding the skeleton, label and Split folders"}
 
@@ -30,6 +32,7 @@ def zsbench_datasets() -> list[DatasetSpec]:
         specs.append(DatasetSpec(
             name=name, impl=f"zsbench_ntu.datasets:{name}", config=DatasetConfig,
             class_names_ref=f"zsbench_ntu.classlists:{_CLASS_REFS[name]}", real=True,
+            family=_FAMILY[name], split_key=_SPLIT_KEY[name],
             prepare="zsbench_ntu.prepare:prepare",
             prepare_hint=f"zsbench data prepare {name} --raw DIR [--out DATA_ROOT] "
                          f"[--frames 50|64|300]  (DIR: {_RAW[info.family]}; "

@@ -10,8 +10,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from zsbench.specs import PluginConfig
-from zsbench.names import dataset_family
+from zsbench.specs import MethodConfig, MethodNeeds
 
 
 @dataclass(frozen=True)
@@ -30,7 +29,7 @@ PRESETS: dict[str, Preset] = {
 FALLBACK_PRESET = "ntu60"
 
 
-class PGFAConfig(PluginConfig):
+class PGFAConfig(MethodConfig):
     """Options of PGFA (Zhou et al., IEEE TIP 2025)."""
 
     variant: str = Field("default", description="row 'variant' of the reported numbers to compare "
@@ -80,7 +79,15 @@ class PGFAConfig(PluginConfig):
     pretrain_lr: float = Field(5e-3, gt=0)
     pretrain_batch_size: int = Field(128, ge=2)
 
-    def preset(self, dataset_name: str | None) -> tuple[str, Preset]:
-        key = self.dataset if self.dataset != "auto" else dataset_family(dataset_name)
-        key = key or FALLBACK_PRESET
+    def reported_variant(self) -> str:
+        return self.variant or "default"
+
+    def needs(self) -> MethodNeeds:
+        return MethodNeeds(text_kinds=[self.text_kind], encoder=self.encoder)
+
+    def preset(self, family: str | None) -> tuple[str, Preset]:
+        """The per-dataset preset (``family``: ctx.dataset.family); other families use
+        the NTU-60 one."""
+        key = self.dataset if self.dataset != "auto" else family
+        key = key if key in PRESETS else FALLBACK_PRESET
         return key, PRESETS[key]

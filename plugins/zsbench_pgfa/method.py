@@ -64,7 +64,7 @@ class PGFA(Method):
                                f"sequences (N, C, T, V, M); got {train.kind!r}")
         if len(train.x) < 2:
             raise ZsbenchError(f"PGFA: need at least 2 training samples, got {len(train.x)}")
-        preset_name, preset = cfg.preset(ctx.extras.get("dataset"))
+        preset_name, preset = cfg.preset(ctx.dataset.family)
         lr = cfg.lr if cfg.lr is not None else preset.lr
         self.alpha = cfg.alpha if cfg.alpha is not None else preset.alpha
         self._device = device = torch.device(ctx.device)

@@ -31,17 +31,6 @@ def cache_folder(config: SyntheticConfig, data_root: str | os.PathLike | None = 
     return cache_root(data_root) / cache.fingerprint(config)[:16]
 
 
-def _as_config(config: Any) -> SyntheticConfig:
-    if config is None:
-        return SyntheticConfig()
-    if isinstance(config, SyntheticConfig):
-        return config
-    if isinstance(config, dict):
-        return SyntheticConfig.model_validate(config)
-    raise ZsbenchError(f"synthetic: config must be a SyntheticConfig or a dict, "
-                       f"got {type(config).__name__}")
-
-
 def _open(folder: Path, cfg: SyntheticConfig, fp: str) -> SkeletonDataset:
     arrays = {name: np.load(folder / f"{name}.npy", allow_pickle=False,
                             mmap_mode="r" if name == "data" else None)
@@ -67,7 +56,7 @@ def _open(folder: Path, cfg: SyntheticConfig, fp: str) -> SkeletonDataset:
         layout="ntu25")
 
 
-def load_synthetic(config: SyntheticConfig | dict | None = None,
+def load_synthetic(config: SyntheticConfig,
                    data_root: str | os.PathLike | None = None) -> SkeletonDataset:
     """Load (generating and caching on first use) the synthetic dataset for ``config``.
 
@@ -75,7 +64,7 @@ def load_synthetic(config: SyntheticConfig | dict | None = None,
     checked against the manifest's sha256 sums on every load; a damaged cache is reported
     with a warning and regenerated, never trusted.
     """
-    cfg = _as_config(config)
+    cfg = config
     fp = cache.fingerprint(cfg)
     folder = cache_folder(cfg, data_root)
     problem = cache.verify(folder, fp) if folder.exists() else "not generated yet"

@@ -23,7 +23,7 @@ RUN_DEFAULTS = {
 def zsbench_datasets() -> list[DatasetSpec]:
     return [DatasetSpec(
         name="synthetic", impl="zsbench_synthetic.dataset:load_synthetic",
-        config=SyntheticConfig, real=False, run_defaults=RUN_DEFAULTS,
+        config=SyntheticConfig, real=False, family="synthetic", run_defaults=RUN_DEFAULTS,
         description="Embedded benchmark: procedurally generated NTU-25-joint skeleton "
                     "sequences (up to two bodies, several subjects, three camera views) "
                     "whose classes are compositions of body-part motion primitives; ships "

@@ -46,16 +46,10 @@ def folder_fingerprint(root: Path) -> str:
 
 
 def resolve_device(device: str) -> str:
-    """``auto`` -> cuda when available, else cpu; a cuda device that is not there is an
-    error."""
-    import torch
+    """The core's resolver (``zsbench.device``), naming the text encoder in errors."""
+    from zsbench.device import resolve_device as core_resolve
 
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ZsbenchError(f"text encoder: device {device!r} requested but CUDA is not "
-                           f"available (use device: cpu or auto)")
-    return device
+    return core_resolve(device, who="text encoder device")
 
 
 def _progress(texts: list[str], show: bool | None, threshold: int) -> bool:
