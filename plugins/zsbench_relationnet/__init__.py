@@ -1,0 +1,2 @@
+"""RelationNet baseline (Sung et al., CVPR 2018, zero-shot variant) on skeleton features
+(zsbench plugin; built from the original method, no skeleton code exists)."""
