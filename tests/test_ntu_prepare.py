@@ -1,6 +1,7 @@
 """``prepare`` end to end: store, dataset plugin, resumability, workers, errors."""
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 import subprocess
@@ -178,10 +179,10 @@ def test_failure_while_committing_leaves_no_store(tmp_path, monkeypatch):
     real_save = store_mod.atomic_save_npz
 
     def disk_full(path, **arrays):
-        raise OSError("disk full")
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(store_mod, "atomic_save_npz", disk_full)
-    with pytest.raises(OSError):
+    with pytest.raises(ZsbenchError, match="the disk filled up .* run the same command again"):
         prepare("ntu60", tmp_path / "raw", tmp_path / "out", quiet(), log=lambda s: None)
     store = tmp_path / "out" / "ntu60" / "frames50"
     assert not store.exists() or not any(store.iterdir())   # no data, no manifest

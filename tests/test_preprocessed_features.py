@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from zsbench.api import LeakageError, ZsbenchError
+from zsbench.api import DataFileError, LeakageError, ZsbenchError
 from zsbench_ntu.features import load_precomputed_features
 
 RNG = np.random.default_rng(51)
@@ -76,7 +76,8 @@ def test_flora_npz_and_errors(tmp_path):
             allow_pickle=True)
     np.save(d / "ztest.npy", zs)
     np.save(d / "z_label.npy", yz)
-    with pytest.raises(ZsbenchError, match=r"train_label\.npy: not a plain numeric \.npy"):
+    with pytest.raises(DataFileError, match=r"train_label\.npy: not a readable training labels "
+                       r"\.npy file \(it holds Python objects \(a pickle\); only plain numeric"):
         load_precomputed_features(d)
     np.save(d / "train_label.npy", ytr[:-1])
     with pytest.raises(ZsbenchError, match="55 feature rows but 54 labels"):

@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--frames", type=int, choices=[50, 64, 300], help="fixed-length variant")
     prep.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     _plugin_args(prep)
+    ver = dsub.add_parser("verify", help="re-hash prepared data and check it against its "
+                          "recorded digests and fingerprint")
+    ver.add_argument("target", metavar="DATASET|STORE",
+                     help="a dataset name (its stores under the data root) or a store folder")
+    ver.add_argument("--data-root", type=Path, help="data root (default: as for zsbench run)")
+    ver.add_argument("--frames", type=int, choices=[50, 64, 300], help="only this length")
+    _plugin_args(ver)
     return parser
 
 
@@ -187,9 +194,39 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 1 if problems else 0
 
 
+def _verify_hook(plugins: Any, target: str) -> Any:
+    """A dataset's verify step: ``verify`` in the module of its ``prepare`` callable,
+    ``(target, data_root, options) -> results``. ``target`` may be a store folder: its
+    manifest names the dataset."""
+    from .specs import load_object
+
+    name = target
+    if target not in plugins.datasets.names() and (Path(target) / "manifest.json").is_file():
+        try:
+            name = str(json.loads((Path(target) / "manifest.json").read_text())["dataset"])
+        except (OSError, ValueError, KeyError, TypeError):
+            name = ""
+        refs = {s.prepare for s in plugins.datasets if s.prepare}
+        if name not in plugins.datasets.names() and len(refs) == 1:
+            name = next(s.name for s in plugins.datasets if s.prepare)
+    spec = plugins.datasets.get(name)
+    if not spec.prepare:
+        raise ZsbenchError(f"dataset {spec.name!r} has no prepared data to verify")
+    try:
+        return load_object(spec.prepare.rsplit(":", 1)[0] + ":verify")
+    except (ImportError, AttributeError, ZsbenchError):
+        raise ZsbenchError(f"dataset {spec.name!r} has no verify step") from None
+
+
 def cmd_data(args: argparse.Namespace) -> int:
+    if args.data_command == "verify":
+        plugins = _load(args)
+        options = {"frames": args.frames} if args.frames else {}
+        _verify_hook(plugins, args.target)(args.target, args.data_root, options)
+        return 0
     if args.data_command != "prepare":
-        raise ZsbenchError("usage: zsbench data prepare DATASET --raw DIR [--out DIR] [--frames N]")
+        raise ZsbenchError("usage: zsbench data prepare DATASET --raw DIR [--out DIR] [--frames N]"
+                           "\n       zsbench data verify DATASET|STORE [--data-root DIR] [--frames N]")
     from .config import apply_override
     from .setup import default_cache_dir
     from .specs import load_object

@@ -391,8 +391,10 @@ def load_pretrained_encoder(encoder_builder: Callable[[], "nn.Module"], features
         encoder = encoder_builder().to(resolve_device(device))
         encoder.load_state_dict(state["encoder"])
     except CHECKPOINT_ERRORS as exc:
+        why = "refused by the weights-only unpickler" if isinstance(
+            exc, pickle.UnpicklingError) else f"{type(exc).__name__}: {str(exc)[:200]}"
         raise DataFileError(f"{features.checkpoint}: not a readable pretrained encoder checkpoint "
-                            f"({type(exc).__name__}: {exc}); delete {features.checkpoint.parent} "
-                            "to pretrain again") from exc
+                            f"({why}); delete {features.checkpoint.parent} to pretrain "
+                            "again") from exc
     encoder.eval()
     return (encoder, state["head"]) if with_head else encoder

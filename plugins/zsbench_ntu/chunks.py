@@ -22,9 +22,9 @@ from zsbench.results import atomic_writer
 from .names import parse_ntu_stem, parse_pku_video
 from .ntu_parse import parse_skeleton
 from .ntu_select import SampleSkipped, ctrgcn_array, stgcn_array
-from .pku_parse import read_pku_labels, read_pku_skeleton
+from .pku_parse import check_label_rows, read_pku_labels, read_pku_skeleton
 from .resample import centre_crop_pad, crop_resize, motion_processor
-from .store import SlotFile, new_hasher
+from .store import SlotFile, new_hasher, write_failure
 
 NTU_COLUMNS = ("label", "setup", "camera", "subject", "replication", "length")
 PKU_COLUMNS = ("label", "video", "camera", "row", "start", "end", "length",
@@ -67,8 +67,16 @@ def process_pku_video(item: list, o: dict[str, Any], notes: dict[str, int],
                       skipped: list[dict]) -> list:
     stem, skel, label_file, train_xsub, train_xview = item
     video = parse_pku_video(stem, o["part"])
+    labels, dups = check_label_rows(read_pku_labels(label_file), label_file,
+                                    o.get("label_overlaps", "error"))
+    if not labels:
+        raise SampleSkipped("no_label_rows", f"{label_file}: no label rows, the video gives "
+                            "no clips")
     rows = read_pku_skeleton(skel, notes)
-    labels = read_pku_labels(label_file)
+    for lab, first in dups:
+        skipped.append({"name": video.clip_name(lab.action, lab.row),
+                        "reason": "duplicate_label_row",
+                        "message": f"{label_file}: line {lab.line} repeats line {first.line}"})
     missing = set(o["missing"])
     out = []
     for lab in labels:
@@ -141,20 +149,34 @@ def run_chunk(task: dict[str, Any]) -> dict[str, Any]:
         return {"fatal": f"{task['items'][0][0]}..: {len(data)} samples from inputs planned "
                 f"for at most {task['slots']} (did the raw files change during the run?)",
                 "index": task["index"]}
-    SlotFile(Path(task["slot_file"]), task["capacity"], frames).write_rows(task["row"], data)
     summary = {"index": task["index"], "inputs": task["inputs"], "row": task["row"],
                "count": len(names), "digest": chunk_digest(data, names, meta, columns),
                "names": names, "meta": meta, "skipped": skipped, "notes": notes}
-    with atomic_writer(chunk_path(Path(task["work"]), task["index"]), durable=False) as fh:
-        fh.write(json.dumps(summary, sort_keys=True).encode("utf-8"))
+    try:
+        SlotFile(Path(task["slot_file"]), task["capacity"], frames).write_rows(task["row"], data)
+        with atomic_writer(chunk_path(Path(task["work"]), task["index"]), durable=False) as fh:
+            fh.write(json.dumps(summary, sort_keys=True).encode("utf-8"))
+    except OSError as exc:             # our own writes (full disk, ...): not the inputs' fault
+        return {"fatal": str(write_failure(exc, "the prepared rows", task["slot_file"])),
+                "index": task["index"], "write_error": True}
     return summary
+
+
+def hash_rows(hasher: Any, data: np.ndarray, block_bytes: int = 1 << 26) -> None:
+    """Feed float32 rows to ``hasher`` in pieces of at most ``block_bytes`` (``data`` may be
+    a memory map of a whole store)."""
+    step = max(1, block_bytes // max(1, data[0].nbytes)) if len(data) else 1
+    for start in range(0, len(data), step):
+        block = np.ascontiguousarray(data[start: start + step], dtype=np.float32)
+        if block.size:                 # (an empty view cannot be cast to bytes)
+            hasher.update(memoryview(block).cast("B"))
 
 
 def chunk_digest(data: np.ndarray, names: list[str], meta: dict[str, list[int]],
                  columns: tuple[str, ...]) -> str:
     """SHA-256 of a chunk's float32 rows, sample names and metadata columns."""
     hasher = new_hasher()
-    hasher.update(memoryview(np.ascontiguousarray(data, dtype=np.float32)).cast("B"))
+    hash_rows(hasher, data)
     hasher.update("\n".join(names).encode("utf-8"))
     for c in columns:
         hasher.update(np.asarray(meta[c], dtype=np.int64).tobytes())
@@ -170,3 +192,14 @@ def verify_chunk(slots: SlotFile, summary: dict[str, Any], family: str) -> bool:
         return chunk_digest(data, summary["names"], summary["meta"], columns) == summary["digest"]
     except (OSError, ValueError, KeyError, TypeError):
         return False
+
+
+def store_fingerprint(dataset: str, frames: int, pipeline: dict[str, Any],
+                      digests: list[str]) -> str:
+    """The fingerprint of a prepared store: its pipeline options and its chunks' digests."""
+    hasher = new_hasher()
+    hasher.update(json.dumps(pipeline, sort_keys=True).encode("utf-8"))
+    for d in digests:
+        hasher.update(d.encode("ascii"))
+    return f"{dataset}-f{frames}-{hasher.hexdigest()[:20]}"
+

@@ -93,6 +93,9 @@ class PrepareOptions(PluginConfig):
         "authors' missing-skeleton list, shipped: NTU-60 302, NTU-120 535, PKU-MMD I 4 "
         "clips), 'none', or a file with one name per line (replaces the official list); "
         "empty files not on the list are detected and skipped with a count")
+    label_overlaps: Literal["error", "keep"] = Field(
+        "error", description="PKU-MMD label rows whose frame ranges overlap (by more than "
+        "one frame): stop with both lines named, or keep both clips (reference cutters)")
     skeleton_dir: str | None = None
     label_dir: str | None = None
     split_dir: str | None = None

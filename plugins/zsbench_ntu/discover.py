@@ -54,11 +54,37 @@ def missing_names(info: DatasetInfo, setting: str) -> set[str]:
     return set(rules.get(f"pku_mmd{info.part}", {}).get("missing_clips", []))
 
 
+def unreadable(path: str, exc: OSError, opts: PrepareOptions, report: dict[str, int]) -> None:
+    """An input that cannot even be listed or stat'ed (a dangling symbolic link, a folder
+    without permission): an error naming it, or, with ``on_error=skip``, a count."""
+    if opts.on_error == "skip":
+        report["unreadable"] = report.get("unreadable", 0) + 1
+        return
+    if os.path.islink(path) and not os.path.exists(path):
+        what = f"a broken symbolic link (to {os.readlink(path)}, which does not exist)"
+    else:
+        what = f"cannot be read ({exc.strerror or exc})"
+    raise ZsbenchError(f"{path}: {what}. Fix or remove it, or rerun with --set on_error=skip "
+                       "to skip and count such inputs.")
+
+
+def _stat(path: str, opts: PrepareOptions, report: dict[str, int]) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        unreadable(path, exc, opts, report)
+        return None
+
+
 def discover_ntu(info: DatasetInfo, raw: Path, opts: PrepareOptions,
                  report: dict[str, int]) -> list[list]:
     """Sorted ``[path, stem, size, mtime_ns]`` of the dataset's usable ``.skeleton`` files."""
     found: dict[str, str] = {}
-    for dirpath, dirnames, filenames in os.walk(raw, followlinks=True):
+
+    def walk_error(exc: OSError) -> None:
+        unreadable(exc.filename or str(raw), exc, opts, report)
+
+    for dirpath, dirnames, filenames in os.walk(raw, onerror=walk_error, followlinks=True):
         dirnames.sort()
         for fn in filenames:
             if not fn.endswith(".skeleton"):
@@ -84,8 +110,9 @@ def discover_ntu(info: DatasetInfo, raw: Path, opts: PrepareOptions,
         if stem in missing:
             report["missing_list"] = report.get("missing_list", 0) + 1
             continue
-        st = os.stat(found[stem])
-        items.append([found[stem], stem, st.st_size, st.st_mtime_ns])
+        st = _stat(found[stem], opts, report)
+        if st is not None:
+            items.append([found[stem], stem, st.st_size, st.st_mtime_ns])
     if not items:
         raise ZsbenchError(f"no {info.title} samples among the {len(found)} .skeleton files "
                            f"under {raw} (setups 1-{info.max_setup}, actions 1-{info.num_classes})")
@@ -135,7 +162,12 @@ def discover_pku(info: DatasetInfo, raw: Path, opts: PrepareOptions,
     xsub_train, xsub_test = (set(x) for x in read_pku_split_file(xsub_file))
     xview_train, xview_test = (set(x) for x in read_pku_split_file(xview_file))
     items = []
-    for entry in sorted(os.listdir(skel_dir)):
+    try:
+        entries = sorted(os.listdir(skel_dir))
+    except OSError as exc:
+        raise ZsbenchError(f"{skel_dir}: cannot list the skeleton folder "
+                           f"({exc.strerror or exc})") from None
+    for entry in entries:
         if not entry.endswith(".txt"):
             continue
         stem = entry[:-4]
@@ -144,6 +176,9 @@ def discover_pku(info: DatasetInfo, raw: Path, opts: PrepareOptions,
             continue
         label = label_dir / entry
         if not label.is_file():
+            if os.path.lexists(label):         # a broken link or not a file
+                unreadable(str(label), OSError(0, "not a readable file"), opts, report)
+                continue
             report["videos_without_labels"] = report.get("videos_without_labels", 0) + 1
             continue
         in_sub = stem in xsub_train or stem in xsub_test
@@ -151,8 +186,9 @@ def discover_pku(info: DatasetInfo, raw: Path, opts: PrepareOptions,
         if not (in_sub and in_view):
             report["not_in_split_files"] = report.get("not_in_split_files", 0) + 1
             continue
-        st = os.stat(skel_dir / entry)
-        lst = label.stat()
+        st, lst = _stat(str(skel_dir / entry), opts, report), _stat(str(label), opts, report)
+        if st is None or lst is None:
+            continue
         items.append([stem, str(skel_dir / entry), str(label), stem in xsub_train,
                       stem in xview_train, st.st_size + lst.st_size,
                       st.st_mtime_ns + lst.st_mtime_ns])

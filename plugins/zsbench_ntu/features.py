@@ -20,16 +20,17 @@ All arrays are read with ``allow_pickle=False``.
 """
 from __future__ import annotations
 
-import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Sequence
 
 import numpy as np
 
-from zsbench.api import LeakageError, ZsbenchError
+from zsbench.api import DataFileError, LeakageError, ZsbenchError
 
-from .store import new_hasher
+from .store import new_hasher, read_npy, read_npz
+
+FEATURES_TODO = "copy or export the feature files again (plain numeric arrays)"
 
 Layout = Literal["auto", "synse", "sota", "flora"]
 
@@ -87,12 +88,8 @@ def _npy(path: Path, what: str, optional: bool = False) -> np.ndarray | None:
     if not path.is_file():
         if optional:
             return None
-        raise ZsbenchError(f"{path}: missing ({what})")
-    try:
-        return np.load(path, allow_pickle=False, mmap_mode="r")
-    except ValueError as exc:
-        raise ZsbenchError(f"{path}: not a plain numeric .npy ({exc}); pickled arrays are "
-                           "not accepted") from exc
+        raise DataFileError(f"{path}: missing ({what})")
+    return read_npy(path, f"{what or 'feature'} .npy file", FEATURES_TODO)
 
 
 def _labels(y: np.ndarray, where: str, num_classes: int | None) -> np.ndarray:
@@ -164,11 +161,7 @@ def load_precomputed_features(path: str | Path, layout: Layout = "auto",
                    _npy(path / "test_label.npy", "test labels"), f"{path}/test", num_classes)
         files = sorted(path.glob("*.npy"))
     elif layout == "flora":
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except (ValueError, OSError, zipfile.BadZipFile) as exc:
-            raise ZsbenchError(f"{path}: not a plain numeric .npz ({exc})") from exc
+        arrays = read_npz(path, "Flora feature .npz file", FEATURES_TODO)
         need = ["train_data", "train_label", "zsl_data", "zsl_label"]
         absent = [k for k in need if k not in arrays]
         if absent:

@@ -20,14 +20,15 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from zsbench.api import ZsbenchError
+from zsbench.api import DataFileError, ZsbenchError
 
 from . import __version__
 from .config import DatasetInfo
 from .names import is_ntu_stem, parse_ntu_stem, parse_pku_clip
 from .resample import crop_resize
 from .safe_pickle import safe_load
-from .store import StoreMissing, StoreWriter, new_hasher, read_manifest
+from .store import (READ_ERRORS, StoreMissing, StoreWriter, new_hasher, read_manifest, read_npy,
+                    unreadable_file)
 
 CTRGCN_FILES = {
     "ntu60": {"xsub": ["NTU60_CS.npz"], "xview": ["NTU60_CV.npz"]},
@@ -60,30 +61,34 @@ def cached_store(cache: Path, key: str) -> Path | None:
 # ---------------------------------------------------------------------------------------
 # Streaming .npy members of an npz
 # ---------------------------------------------------------------------------------------
+SOURCE_TODO = "copy the file again (it is truncated or damaged)"
+
+
 def npz_member(path: Path, key: str) -> tuple[tuple[int, ...], np.dtype, zipfile.ZipFile, Any]:
     """Open member ``key`` of an npz for streaming: (shape, dtype, zipfile, stream)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise ZsbenchError(f"{path}: not a readable .npz file ({exc})") from exc
+    except READ_ERRORS as exc:
+        raise unreadable_file(path, ".npz file", exc, SOURCE_TODO) from exc
     member = f"{key}.npy"
     if member not in zf.namelist():
         zf.close()
-        raise ZsbenchError(f"{path}: no array {key!r} (found {sorted(n[:-4] for n in zf.namelist())})")
-    fh = zf.open(member)
+        raise DataFileError(f"{path}: no array {key!r} (found "
+                            f"{sorted(n[:-4] for n in zf.namelist())})")
     try:
+        fh = zf.open(member)
         version = np.lib.format.read_magic(fh)
         if version == (1, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
         else:
             shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-    except ValueError as exc:
+    except READ_ERRORS as exc:
         zf.close()
-        raise ZsbenchError(f"{path}: member {member} is not a .npy array ({exc})") from exc
+        raise unreadable_file(path, f".npz file (member {member})", exc, SOURCE_TODO) from exc
     if dtype.hasobject or fortran:
         zf.close()
         what = "objects" if dtype.hasobject else "a Fortran-order array"
-        raise ZsbenchError(f"{path}: {member} holds {what}; refused")
+        raise DataFileError(f"{path}: {member} holds {what}; refused")
     return tuple(shape), dtype, zf, fh
 
 
@@ -94,10 +99,14 @@ def iter_rows(path: Path, key: str, block: int = BLOCK) -> Iterator[np.ndarray]:
         done = 0
         while done < shape[0]:
             k = min(block, shape[0] - done)
-            buf = fh.read(k * row_bytes)
+            try:
+                buf = fh.read(k * row_bytes)
+            except READ_ERRORS as exc:
+                raise unreadable_file(path, f".npz file (member {key}.npy, after {done} of "
+                                      f"{shape[0]} rows)", exc, SOURCE_TODO) from exc
             if len(buf) != k * row_bytes:
-                raise ZsbenchError(f"{path}: {key} ends after {done} of {shape[0]} rows "
-                                   "(truncated file)")
+                raise DataFileError(f"{path}: {key} ends after {done} of {shape[0]} rows "
+                                    f"(truncated file); {SOURCE_TODO}")
             yield np.frombuffer(buf, dtype=dtype).reshape((k,) + shape[1:])
             done += k
     finally:
@@ -218,7 +227,7 @@ def convert_smie(info: DatasetInfo, folder: Path, bench: str, cache: Path) -> Pa
         return hit
     arrays, names, labels, train = [], [], [], []
     for part in ("train", "val"):
-        x = np.load(folder / f"{part}_position.npy", mmap_mode="r", allow_pickle=False)
+        x = read_npy(folder / f"{part}_position.npy", "SMIE/CrossCLR .npy array", SOURCE_TODO)
         if x.ndim != 5 or x.shape[1:] != (3, 50, 25, 2):
             raise ZsbenchError(f"{folder / f'{part}_position.npy'}: shape {x.shape}, expected "
                                "(N, 3, 50, 25, 2)")

@@ -128,3 +128,41 @@ def read_pku_labels(path: str | Path, num_classes: int = 51) -> list[LabelRow]:
         rows.append(LabelRow(action, start, end, vals[3] if len(vals) == 4 else None, i,
                              len(rows) + 1))
     return rows
+
+
+def check_label_rows(rows: list[LabelRow], path: str | Path, overlaps: str = "error"
+                     ) -> tuple[list[LabelRow], list[tuple[LabelRow, LabelRow]]]:
+    """Rows that give clips, and the ``(duplicate, earlier row)`` pairs left out.
+
+    A row equal to an earlier one (same action, start and end) would store the same clip
+    twice: it is left out (the caller counts it). Two different rows whose frame ranges
+    share more than one frame contradict each other; with ``overlaps="error"`` that is a
+    ``RawFormatError`` naming both lines, with ``"keep"`` both are kept (as the reference
+    cutters do). Ranges touching in one boundary frame are not an overlap.
+    """
+    kept: list[LabelRow] = []
+    dups: list[tuple[LabelRow, LabelRow]] = []
+    seen: dict[tuple[int, int, int], LabelRow] = {}
+    for r in rows:
+        first = seen.get((r.action, r.start, r.end))
+        if first is not None:
+            dups.append((r, first))
+            continue
+        seen[(r.action, r.start, r.end)] = r
+        kept.append(r)
+    if overlaps == "error":
+        by_start = sorted(kept, key=lambda r: (r.start, r.line))
+        reach = None                 # the row reaching furthest among those started so far
+        for r in by_start:
+            if reach is not None and min(reach.end, r.end) - r.start >= 1:
+                a, b = sorted((reach, r), key=lambda x: x.line)
+                raise RawFormatError(str(path), b.line, (
+                    f"frames {b.start}..{b.end} (action {b.action}) overlap line {a.line} "
+                    f"(frames {a.start}..{a.end}, action {a.action}) by "
+                    f"{min(a.end, b.end) - max(a.start, b.start) + 1} frames; fix the label "
+                    "file, or keep both clips as the reference cutters do with "
+                    "--set label_overlaps=keep"))
+            if reach is None or r.end > reach.end:
+                reach = r
+    return kept, dups
+

@@ -19,6 +19,7 @@ import os
 import shutil
 import sys
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -31,7 +32,8 @@ from zsbench.api import ZsbenchError
 from . import __version__, chunks
 from .config import DATASETS, DatasetInfo, PrepareOptions
 from .discover import discover_ntu, discover_pku
-from .store import SlotFile, default_data_root, new_hasher, publish, store_dir
+from .store import SlotFile, default_data_root, new_hasher, publish, store_dir, write_failure
+from .verify import verify  # noqa: F401  (`zsbench data verify` finds it next to prepare)
 
 _DEFAULT_RESAMPLE = {"ntu": {50: "motion", 64: "crop_resize", 300: "none"},
                      "pku": {50: "motion", 64: "motion", 300: "none"}}
@@ -91,6 +93,8 @@ def resolve_options(info: DatasetInfo, opts: PrepareOptions) -> dict[str, Any]:
         deviations.append(f"pipeline={pipeline}+{resample}")
     if resample == "crop_resize" and opts.crop_ratio != 1.0:
         deviations.append(f"crop_ratio={opts.crop_ratio}")
+    if info.family == "pku":            # (NTU fingerprints stay as they were)
+        resolved["label_overlaps"] = opts.label_overlaps
     resolved["deviations"] = deviations
     return resolved
 
@@ -107,11 +111,12 @@ def _load_done(task: dict, slots: SlotFile, on_error: str, family: str) -> dict 
     js = chunks.chunk_path(Path(task["work"]), task["index"])
     try:
         summary = json.loads(js.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
-    if summary.get("inputs") != task["inputs"] or summary.get("row") != task["row"]:
-        return None
-    if on_error == "stop" and any(sk["reason"] == "error" for sk in summary["skipped"]):
+        if summary.get("inputs") != task["inputs"] or summary.get("row") != task["row"]:
+            return None
+        if on_error == "stop" and any(sk["reason"] == "error" for sk in summary["skipped"]):
+            return None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError,
+            TypeError):                   # a damaged summary: the chunk is redone
         return None
     if not chunks.verify_chunk(slots, summary, family):
         return None
@@ -161,37 +166,52 @@ def prepare(name: str, raw: Path, out: Path | None, options: dict[str, Any] | No
     base = target.parent
     content = {k: v for k, v in resolved.items() if k not in ("on_error", "deviations")}
     work = base / f".work-frames{opts.frames}-{_digest([content, __version__])[:12]}"
-    work.mkdir(parents=True, exist_ok=True)
-    with exclusive(work):
-        size = opts.chunk_size
-        starts = list(range(0, len(items), size))
-        first_row = np.concatenate(([0], np.cumsum(caps))).tolist()
-        slots = SlotFile(work / "data.npy.partial", first_row[-1], opts.frames)
-        tasks = [{"index": i, "items": payload[s: s + size], "inputs": _digest(keys[s: s + size]),
-                  "options": resolved, "work": str(work), "slot_file": str(slots.path),
-                  "capacity": slots.capacity, "row": first_row[s],
-                  "slots": first_row[min(s + size, len(items))] - first_row[s]}
-                 for i, s in enumerate(starts)]
-        if slots.usable():
-            committed = len(list(work.glob("chunk_*.json")))
-            if committed:
-                log(f"checking {committed} chunk(s) committed by an earlier run in {work}")
-            done = {t["index"]: d for t in tasks
-                    if (d := _load_done(t, slots, opts.on_error, info.family)) is not None}
-        else:
-            slots.create()
-            done = {}
-        pending = [t for t in tasks if t["index"] not in done]
-        if done:
-            log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
-        _run(pending, done, opts, len(items), sum(len(t["items"]) for t in tasks
-                                                    if t["index"] in done), info, work)
-        summaries = [done[t["index"]] for t in tasks]
-        folder = _assemble(info, resolved, summaries, slots, target, pre, provenance)
-        if not opts.keep_work:
-            shutil.rmtree(work, ignore_errors=True)
+    with reported_write_errors(work, info.title):
+        work.mkdir(parents=True, exist_ok=True)
+        with exclusive(work):
+            size = opts.chunk_size
+            starts = list(range(0, len(items), size))
+            first_row = np.concatenate(([0], np.cumsum(caps))).tolist()
+            slots = SlotFile(work / "data.npy.partial", first_row[-1], opts.frames)
+            tasks = [{"index": i, "items": payload[s: s + size],
+                      "inputs": _digest(keys[s: s + size]), "options": resolved,
+                      "work": str(work), "slot_file": str(slots.path),
+                      "capacity": slots.capacity, "row": first_row[s],
+                      "slots": first_row[min(s + size, len(items))] - first_row[s]}
+                     for i, s in enumerate(starts)]
+            if slots.usable():
+                committed = len(list(work.glob("chunk_*.json")))
+                if committed:
+                    log(f"checking {committed} chunk(s) committed by an earlier run in {work}")
+                done = {t["index"]: d for t in tasks
+                        if (d := _load_done(t, slots, opts.on_error, info.family)) is not None}
+            else:
+                slots.create()
+                done = {}
+            pending = [t for t in tasks if t["index"] not in done]
+            if done:
+                log(f"resuming: {len(done)} of {len(tasks)} chunk(s) already prepared in {work}")
+            _run(pending, done, opts, len(items), sum(len(t["items"]) for t in tasks
+                                                        if t["index"] in done), info, work)
+            summaries = [done[t["index"]] for t in tasks]
+            folder = _assemble(info, resolved, summaries, slots, target, pre, provenance)
+            if not opts.keep_work:
+                shutil.rmtree(work, ignore_errors=True)
     log(format_report(info, folder))
     return folder
+
+
+@contextmanager
+def reported_write_errors(work: Path, title: str) -> Iterator[None]:
+    """An OSError reaching here comes from writing the work folder or the store (inputs
+    that cannot be read are reported per file by the chunks): say so, with the guidance
+    for a full disk, and that the finished chunks are kept."""
+    try:
+        yield
+    except OSError as exc:
+        raise write_failure(exc, f"the {title} store", work, then=(
+            f"Chunks finished so far are kept in {work}; run the same command again to "
+            "continue")) from exc
 
 
 @contextmanager
@@ -237,10 +257,12 @@ def _run(pending: list[dict], done: dict[int, dict], opts: PrepareOptions, total
 
     def accept(task: dict, summary: dict) -> None:
         if "fatal" in summary:
+            kept = (f"Preparation stopped; {len(done)} of {total_chunks} chunk(s) are "
+                    f"complete in {work} and the next run continues from there.")
+            if summary.get("write_error"):
+                raise ZsbenchError(f"{summary['fatal']}\n{kept}")
             raise ZsbenchError(
-                f"{summary['fatal']}\nPreparation stopped; {len(done)} of "
-                f"{total_chunks} chunk(s) are complete in {work} and the next run "
-                "continues from there. Fix or remove the file, or rerun with "
+                f"{summary['fatal']}\n{kept} Fix or remove the file, or rerun with "
                 "--set on_error=skip to skip and count such files.")
         done[task["index"]] = summary
         bar.update(len(task["items"]))
@@ -261,6 +283,12 @@ def _run(pending: list[dict], done: dict[int, dict], opts: PrepareOptions, total
                     finished, remaining = wait(remaining, return_when=FIRST_COMPLETED)
                     for fut in finished:
                         accept(futures[fut], fut.result())
+            except BrokenProcessPool as exc:
+                raise ZsbenchError(
+                    f"a worker process of 'zsbench data prepare' died ({exc}; out of memory?). "
+                    f"{len(done)} of {total_chunks} chunk(s) are complete in {work} and the "
+                    "next run continues from there; rerun with fewer workers, e.g. "
+                    "--set workers=1") from None
             except BaseException:
                 pool.shutdown(wait=True, cancel_futures=True)
                 raise
@@ -284,17 +312,14 @@ def _assemble(info: DatasetInfo, resolved: dict, summaries: list[dict], slots: S
         detail = "; ".join(f"{k}: {len(v)}" for k, v in skipped.items())
         raise ZsbenchError(f"no usable {info.title} samples were produced ({detail})")
     frames = resolved["frames"]
-    hasher = new_hasher()
-    hasher.update(json.dumps({k: v for k, v in resolved.items() if k != "missing"},
-                             sort_keys=True).encode("utf-8"))
-    for s in summaries:
-        hasher.update(s["digest"].encode("ascii"))
     columns = chunks.NTU_COLUMNS if info.family == "ntu" else chunks.PKU_COLUMNS
     samples = {"name": np.asarray([n for s in summaries for n in s["names"]], dtype=str)}
     for c in columns:
         vals = np.asarray([v for s in summaries for v in s["meta"][c]], dtype=np.int64)
         samples[c] = vals.astype(bool) if c.startswith("train_") else vals
-    fingerprint = f"{info.name}-f{frames}-{hasher.hexdigest()[:20]}"
+    pipeline = {k: v for k, v in resolved.items() if k != "missing"}
+    fingerprint = chunks.store_fingerprint(info.name, frames, pipeline,
+                                           [s["digest"] for s in summaries])
     report = {"inputs": sum(len(s["names"]) for s in summaries) + sum(
         len(v) for v in skipped.values()), "samples": total,
         "excluded_before_parsing": pre,
@@ -302,12 +327,13 @@ def _assemble(info: DatasetInfo, resolved: dict, summaries: list[dict], slots: S
         "notes": notes}
     manifest = {"dataset": info.name, "title": info.title, "source": "raw",
                 "num_classes": info.num_classes, "fingerprint": fingerprint,
-                "pipeline": {k: v for k, v in resolved.items() if k != "missing"},
+                "pipeline": pipeline,
                 "deviations": resolved["deviations"], "report": report,
                 "provenance": provenance, "zsbench_ntu_version": __version__,
                 "missing_clips_applied": len(resolved["missing"])}
     shape = slots.finish([(s["row"], s["count"]) for s in summaries])
-    return publish(slots.path, target, shape, samples, manifest)
+    content = {"scheme": "chunks", "chunks": [[s["count"], s["digest"]] for s in summaries]}
+    return publish(slots.path, target, shape, samples, manifest, content)
 
 
 def format_report(info: DatasetInfo, folder: Path) -> str:

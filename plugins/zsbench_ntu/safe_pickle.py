@@ -15,8 +15,8 @@ handed out as-is: each is replaced by a checking wrapper:
   allowed even without numpy, since bytes are plain data).
 
 After loading, the whole object graph is walked and anything that is not plain data or a
-numeric/string numpy array (or scalar) is refused. Errors are ``ZsbenchError`` naming the
-file and the refused global.
+numeric/string numpy array (or scalar) is refused. Errors are ``zsbench.api.DataFileError``
+naming the file and the refused global.
 """
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from zsbench.api import ZsbenchError
+from zsbench.api import DataFileError
 
 
 class Refused(pickle.UnpicklingError):
@@ -165,12 +165,13 @@ def safe_loads(data: bytes, where: str = "pickle", allow_numpy: bool = False) ->
         obj = RestrictedUnpickler(io.BytesIO(data), allow_numpy=allow_numpy).load()
         check_plain(obj, allow_numpy)
     except Refused as exc:
-        raise ZsbenchError(f"{where}: refused to load this pickle: {exc}") from None
+        raise DataFileError(f"{where}: refused to load this pickle: {exc}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError,
             IndexError, KeyError, MemoryError, OverflowError, RecursionError,
             UnicodeDecodeError) as exc:
-        raise ZsbenchError(f"{where}: not a readable pickle of plain data "
-                           f"({type(exc).__name__}: {exc})") from None
+        raise DataFileError(f"{where}: not a readable pickle of plain data "
+                            f"({type(exc).__name__}: {exc}); copy the file again (it is "
+                            "truncated or damaged)") from None
     return obj
 
 
@@ -180,5 +181,5 @@ def safe_load(path: str | Path, allow_numpy: bool = False) -> Any:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ZsbenchError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        raise DataFileError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     return safe_loads(data, where=str(path), allow_numpy=allow_numpy)
