@@ -5,6 +5,7 @@ every load of a store."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import pickle
 import random
@@ -245,6 +246,14 @@ def test_a_store_overwritten_with_garbage_is_refused_on_load_and_by_verify(tmp_p
     fp = load_store(folder)[2]["fingerprint"]
     (folder / "manifest.json").write_text(man.replace(fp, fp[:-1] + "0"))
     with pytest.raises(DataFileError, match="does not follow from the recorded chunks"):
+        verify_store(folder)
+    # a store written before the digests were recorded: loads, cannot be verified
+    old = json.loads(man)
+    del old["check"]
+    (folder / "manifest.json").write_text(json.dumps(old))
+    assert len(load_store(folder)[0]) == 4
+    with pytest.raises(DataFileError, match="recorded no content digests, so it cannot be "
+                       "verified; prepare it again: zsbench data prepare ntu60"):
         verify_store(folder)
     # the sample table
     (folder / "manifest.json").write_text(man)
