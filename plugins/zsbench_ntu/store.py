@@ -436,13 +436,17 @@ def load_store(folder: Path) -> tuple[np.ndarray, dict[str, np.ndarray], dict[st
                        f"({manifest['data_bytes']} bytes)", folder, manifest)
     check = manifest.get("check") if isinstance(manifest.get("check"), dict) else {}
     sampled = check.get("sampled") if isinstance(check.get("sampled"), dict) else None
+    if sampled is not None:
+        windows, width = sampled.get("windows"), sampled.get("window_bytes")
+        if not (isinstance(windows, int) and isinstance(width, int) and 2 <= windows <= 4096
+                and 1 <= width <= 1 << 20):
+            raise _damaged(folder / MANIFEST_FILE, "malformed check record", folder, manifest)
     try:
-        if sampled and sampled_digest(data_path, sampled.get("windows"), sampled.get(
-                "window_bytes")) != sampled.get("sha256"):
+        if sampled and sampled_digest(data_path, windows, width) != sampled.get("sha256"):
             raise _damaged(data_path, "the content does not match the digest recorded when the "
                            "store was written (changed or damaged since)", folder, manifest)
         table = (folder / SAMPLES_FILE).read_bytes()
-    except (OSError, TypeError, ValueError, ZeroDivisionError) as exc:
+    except OSError as exc:
         raise _damaged(folder, f"cannot read the store ({exc})", folder, manifest) from exc
     if check.get("samples_sha256") not in (None, sha256_hex(table)):
         raise _damaged(folder / SAMPLES_FILE, "the sample table does not match the digest "
