@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Literal, Sequence
 
 import numpy as np
 
@@ -193,7 +193,7 @@ class ClassTexts:
         rows = [e.mean(axis=0) if reduce == "mean" else e[0] for e in self.embeddings[kind]]
         return np.stack(rows).astype(np.float32)
 
-    def subset(self, class_ids: Sequence[int]) -> "ClassTexts":
+    def subset(self, class_ids: "Sequence[int] | np.ndarray") -> "ClassTexts":
         pos = {int(c): i for i, c in enumerate(self.class_ids)}
         missing = [c for c in class_ids if int(c) not in pos]
         if missing:

@@ -1,4 +1,4 @@
-"""Command line: ``zsbench run|list|plugins|report|check|data``.
+"""Command line: ``zsbench run|list|plugins|report|check|check-plugin|data``.
 
 Thin by design: it parses arguments, builds the run config and calls the runner. It never
 imports torch for ``list``, ``plugins`` or ``--help``. Every ZsbenchError becomes a one-line
@@ -28,7 +28,10 @@ def _plugin_args(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="zsbench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="zsbench", description="zsbench: benchmark harness for zero-shot skeleton-based "
+        "action recognition. Commands: run, list, plugins, report, check, check-plugin, data "
+        "(`zsbench COMMAND --help` for each).")
     parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -38,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dataset", help="dataset name (default: the protocol's default, 'synthetic')")
     r.add_argument("--data-root", type=Path, help="folder with prepared data / generated cache")
     r.add_argument("--out", type=Path, help="results folder (default: ./results)")
-    r.add_argument("--cache-dir", type=Path, help="cache folder (default: $ZSBENCH_CACHE or ~/.cache/zsbench)")
+    r.add_argument("--cache-dir", type=Path, help="cache folder, also for the generated embedded "
+                   "benchmark (default: $ZSBENCH_CACHE or ~/.cache/zsbench)")
     r.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto (CUDA when present)")
     r.add_argument("--seed", type=int)
     r.add_argument("--encoder", help="skeleton encoder plugin (default: the method's)")
@@ -117,6 +121,8 @@ def cmd_list(args: argparse.Namespace) -> int:
                 extra = f" [{', '.join(spec.datasets) or 'synthetic'}]"
             desc = spec.description.splitlines()[0] if spec.description else ""
             print(f"  {spec.name:<18}{extra} {desc}  ({spec.plugin})")
+            if kind == "methods" and spec.paper:
+                print(f"  {'':<18}paper: {spec.paper.splitlines()[0]}")
         if not len(reg):
             print("  (none)")
     for info in plugins.broken():
@@ -161,13 +167,20 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _warn_unreadable(problems: list[str]) -> None:
+    for p in problems:
+        print(f"zsbench: warning: skipped {p}", file=sys.stderr)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from .report import to_csv, to_markdown
     from .results import find_records, write_atomic
 
-    records = [r for _, r in find_records(args.dir)]
+    problems: list[str] = []
+    records = [r for _, r in find_records(args.dir, problems)]
+    _warn_unreadable(problems)
     if not records:
-        raise ZsbenchError(f"no result.json found under {args.dir}")
+        raise ZsbenchError(f"no readable result.json found under {args.dir}")
     text = to_markdown(records) if args.format == "md" else to_csv(records)
     if args.output:
         write_atomic(args.output, text)
@@ -186,12 +199,21 @@ def cmd_check(args: argparse.Namespace) -> int:
             baseline = json.loads(args.baseline.read_text())
         except (OSError, json.JSONDecodeError) as exc:
             raise ZsbenchError(f"baseline {args.baseline}: {exc}") from None
-    records = find_records(args.dir)
-    problems = check_against(records, baseline, args.tolerance)
+    unreadable: list[str] = []
+    records = find_records(args.dir, unreadable)
+    _warn_unreadable(unreadable)
+    compared: list[str] = []
+    problems = check_against(records, baseline, args.tolerance, compared)
     for p in problems:
         print(f"REGRESSION {p}")
-    print(f"checked {len(records)} record(s): {len(problems)} regression(s)")
-    return 1 if problems else 0
+    if not compared:
+        print(f"nothing was compared: none of the {len(records)} record(s) under {args.dir} "
+              "has a reported number (or a --baseline value) for the metrics it measured")
+        return 1
+    print(f"checked {len(records)} record(s), {len(compared)} comparison(s): "
+          f"{len(problems)} regression(s)"
+          + (f"; {len(unreadable)} unreadable record(s) skipped" if unreadable else ""))
+    return 1 if problems or unreadable else 0
 
 
 def _verify_hook(plugins: Any, target: str) -> Any:
@@ -258,12 +280,45 @@ def cmd_check_plugin(args: argparse.Namespace) -> int:
         rec, path = check_plugin(args.name, out=out, cache_dir=default_cache_dir(),
                                  protocol=args.protocol)
         print(summary_table(rec))
-        print(f"check-plugin {args.name}: ok ({len(rec.folds)} fold(s), record {path if args.out else 'discarded'})")
+        kept = path if args.out else "discarded"
+        print(f"check-plugin {args.name}: ok ({len(rec.folds)} fold(s), record {kept})")
     return 0
 
 
-COMMANDS = {"run": cmd_run, "check-plugin": cmd_check_plugin, "list": cmd_list, "plugins": cmd_plugins, "report": cmd_report,
+COMMANDS = {"run": cmd_run, "check-plugin": cmd_check_plugin, "list": cmd_list, "plugins": cmd_plugins,
+            "report": cmd_report,
             "check": cmd_check, "data": cmd_data}
+
+
+def describe_unexpected(exc: BaseException) -> str:
+    """One line for an unexpected exception: the plugin whose code raised it (the innermost
+    frame in a plugin's package), with file and line, else an internal error of zsbench."""
+    import traceback
+
+    frames = list(traceback.walk_tb(exc.__traceback__))
+    owners = _plugin_packages()
+    for frame, lineno in reversed(frames):
+        top = str(frame.f_globals.get("__name__", "")).split(".")[0]
+        if top in owners:
+            return (f"error in plugin {owners[top]!r} at {frame.f_code.co_filename}:{lineno}: "
+                    f"{type(exc).__name__}: {exc}")
+    where = f" at {frames[-1][0].f_code.co_filename}:{frames[-1][1]}" if frames else ""
+    return f"internal error{where}: {type(exc).__name__}: {exc}"
+
+
+def _plugin_packages() -> dict[str, str]:
+    """Top-level package of each installed plugin's module -> plugin name (zsbench's own
+    package excluded: the core is not a plugin)."""
+    from importlib import metadata
+
+    from .plugins import ENTRY_POINT_GROUP
+
+    out: dict[str, str] = {}
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        top = ep.value.split(":")[0].split(".")[0]
+        if top and top != "zsbench":
+            out.setdefault(top, ep.name)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -272,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.command:
         parser.print_help()
         return 0
+    from .progress import quiet_third_party_bars
+
+    quiet_third_party_bars()
     try:
         return COMMANDS[args.command](args)
     except ZsbenchError as exc:
@@ -280,14 +338,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("zsbench: interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a bug in a plugin or the core: say where, keep it short
+    except Exception as exc:  # a bug in a plugin or the core: say whose, where, keep it short
         if os.environ.get("ZSBENCH_DEBUG"):
             raise
-        import traceback
-
-        tb = traceback.extract_tb(exc.__traceback__)
-        where = f" at {tb[-1].filename}:{tb[-1].lineno}" if tb else ""
-        print(f"zsbench: internal error{where}: {type(exc).__name__}: {exc}\n"
+        print(f"zsbench: {describe_unexpected(exc)}\n"
               "(set ZSBENCH_DEBUG=1 to see the full traceback)", file=sys.stderr)
         return 1
 

@@ -47,6 +47,14 @@ class RunConfig(BaseModel):
         "two-stage methods: the fold's (whose encoder saw the validation classes, as in SynSE's "
         "protocol) or those of an encoder pretrained again on the validation-seen classes only "
         "(unbiased, twice the pretraining cost)")
+    accuracy: Literal["per_sample", "batch_mean"] = Field(
+        default="per_sample", description="ZSL accuracy: per_sample (top-1 over test samples, "
+        "clean) or batch_mean (the mean of per-batch accuracies over the test set in dataset "
+        "order, as the official SMIE, PGFA and DVTA test loops compute it: an official-"
+        "behaviour option, recorded as a deviation). Both are always in the fold details.")
+    accuracy_batch_size: int | None = Field(
+        default=None, ge=1, description="test batch size for batch_mean; default: the "
+        "method's MethodSpec.official_test_batch_size, else 64")
     folds: list[str] | None = Field(default=None, description="run only these fold names")
     run_id: str | None = None
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)

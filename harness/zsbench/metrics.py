@@ -18,6 +18,18 @@ def top1_accuracy(pred: np.ndarray, target: np.ndarray) -> float:
     return float((pred == target).mean() * 100.0)
 
 
+def batch_mean_accuracy(pred: np.ndarray, target: np.ndarray, batch_size: int) -> float:
+    """The mean over consecutive batches of ``batch_size`` samples (the last one possibly
+    short) of each batch's top-1 accuracy: what a test loop that averages per-batch
+    accuracies reports. Equals ``top1_accuracy`` when every batch has the same size."""
+    pred, target = np.asarray(pred), np.asarray(target)
+    if len(target) == 0:
+        return float("nan")
+    correct = (pred == target).astype(np.float64)
+    starts = range(0, len(target), batch_size)
+    return float(np.mean([correct[s:s + batch_size].mean() for s in starts]) * 100.0)
+
+
 def harmonic_mean(seen: float, unseen: float) -> float:
     """H = 2SU / (S + U); 0 when both are 0."""
     if seen + unseen == 0:

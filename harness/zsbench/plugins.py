@@ -137,7 +137,7 @@ def get_plugin_manager(*, blocked: Iterable[str] = (), autoload: bool | None = N
 
 def collect(pm: pluggy.PluginManager, infos: dict[str, PluginInfo]) -> dict[str, Registry]:
     """Call every registration hook plugin by plugin and fill typed registries."""
-    registries = {key: Registry(key) for key, _ in REGISTRATION_HOOKS.values()}
+    registries: dict[str, Registry[Any]] = {key: Registry(key) for key, _ in REGISTRATION_HOOKS.values()}
     for hook_name, (key, spec_cls) in REGISTRATION_HOOKS.items():
         caller = getattr(pm.hook, hook_name)
         for impl in caller.get_hookimpls():

@@ -217,7 +217,7 @@ def _heldout_split(dataset: SkeletonDataset, idx: np.ndarray, frac: float,
     return keep_arr, held_arr
 
 
-def _run(encoder: "nn.Module", head: "nn.Module | None", dataset: SkeletonDataset,
+def _run(encoder: "nn.Module", head: "nn.Linear | None", dataset: SkeletonDataset,
          idx: np.ndarray, batch_size: int, device: str) -> tuple[np.ndarray, np.ndarray | None]:
     """Eval-mode features (and, with a head, logits) of ``idx`` (in that order), read from
     ``dataset.data`` batch by batch."""
@@ -233,11 +233,12 @@ def _run(encoder: "nn.Module", head: "nn.Module | None", dataset: SkeletonDatase
             feats.append(f.float().cpu().numpy())
             if head is not None:
                 logits.append(head(f).float().cpu().numpy())
-    dim = head.in_features if head is not None else int(getattr(encoder, "feature_dim", 0))
+    dim = int(head.in_features) if head is not None else int(getattr(encoder, "feature_dim", 0))
     out = np.concatenate(feats) if feats else np.zeros((0, dim), np.float32)
     if head is None:
         return out, None
-    return out, (np.concatenate(logits) if logits else np.zeros((0, head.out_features), np.float32))
+    return out, (np.concatenate(logits) if logits
+                 else np.zeros((0, int(head.out_features)), np.float32))
 
 
 def extract_features(encoder: "nn.Module", dataset: SkeletonDataset, idx: np.ndarray,
@@ -254,7 +255,7 @@ def _accuracy(logits: np.ndarray, labels: np.ndarray, classes: np.ndarray) -> fl
 
 def _train(encoder_builder: Callable[[], "nn.Module"], dataset: SkeletonDataset, fold: Fold,
            cfg: PretrainConfig, ctx: RunContext, device: str, identity: str
-           ) -> tuple["nn.Module", "nn.Module", dict[str, Any]]:
+           ) -> tuple["nn.Module", "nn.Linear", dict[str, Any]]:
     import torch
     from torch import nn
 
@@ -312,6 +313,7 @@ def _train(encoder_builder: Callable[[], "nn.Module"], dataset: SkeletonDataset,
         history.append(total / max(count, 1))
         if cfg.selection != "last":
             _, logits = _run(encoder, head, dataset, sel_idx, cfg.batch_size, device)
+            assert logits is not None   # a head was given
             acc = _accuracy(logits, dataset.labels[sel_idx], seen)
             scores.append(acc)
             if best is None or acc > best[0]:
@@ -355,10 +357,13 @@ def pretrained_features(*, encoder_builder: Callable[[], "nn.Module"], encoder_i
     with torch.random.fork_rng(devices=cuda):
         encoder, head, info = _train(encoder_builder, dataset, fold, cfg, ctx, device,
                                      encoder_identity)
-        out, logits = {}, {}
+        out: dict[str, np.ndarray] = {}
+        logits: dict[str, np.ndarray] = {}
         for name in SETS:
             idx = np.asarray(getattr(fold, name), dtype=np.int64)
-            out[name], logits[name] = _run(encoder, head, dataset, idx, cfg.batch_size, device)
+            out[name], set_logits = _run(encoder, head, dataset, idx, cfg.batch_size, device)
+            assert set_logits is not None   # a head was given
+            logits[name] = set_logits
     buf = io.BytesIO()
     torch.save({"encoder": {k: v.cpu() for k, v in encoder.state_dict().items()},
                 "head": {k: v.cpu() for k, v in head.state_dict().items()}}, buf)

@@ -36,7 +36,8 @@ def record_rows(rec: ResultRecord) -> list[dict[str, str]]:
     for f in rec.folds:
         rows.append({**base, "folds": f.name, "reported": "", BEFORE: _before([f]),
                      **{m: _fmt(f.metrics.get(m)) for m in METRICS},
-                     "gzsl_rule": f"{f.gzsl_rule['rule']}(gamma={f.gzsl_rule.get('gamma')})" if f.gzsl_rule else "-"})
+                     "gzsl_rule": (f"{f.gzsl_rule['rule']}(gamma={f.gzsl_rule.get('gamma')})"
+                                   if f.gzsl_rule else "-")})
     return rows
 
 
@@ -83,8 +84,9 @@ def summary_table(rec: ResultRecord) -> str:
 
 
 def check_against(records: list[tuple[Path, ResultRecord]], baseline: dict[str, float] | None,
-                  tolerance: float) -> list[str]:
-    """Return a list of regressions: summary metrics below reported (or baseline) - tol."""
+                  tolerance: float, compared: list[str] | None = None) -> list[str]:
+    """Return a list of regressions: summary metrics below reported (or baseline) - tol.
+    Each comparison made is appended to ``compared`` (when given)."""
     problems = []
     for path, rec in records:
         targets = dict(rec.reported)
@@ -94,6 +96,8 @@ def check_against(records: list[tuple[Path, ResultRecord]], baseline: dict[str, 
             got = rec.summary.get(metric)
             if target is None or got is None:
                 continue
+            if compared is not None:
+                compared.append(f"{path}: {metric}")
             if got < target - tolerance:
                 problems.append(f"{path}: {metric} = {got:.2f} is below {target:.2f} - {tolerance}")
     return problems

@@ -62,6 +62,7 @@ class ResultRecord(BaseModel):
     deviations: list[str] = Field(default_factory=list)
     transductive: bool = False
     text: dict[str, Any] = Field(default_factory=dict)
+    paper: str = Field("", description="the method's citation (MethodSpec.paper)")
     status: str = "complete"
 
     def to_json(self) -> str:
@@ -106,6 +107,64 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         fh.write(data.encode("utf-8") if isinstance(data, str) else data)
 
 
+def write_new(path: Path, data: str | bytes) -> None:
+    """Write ``path`` atomically, refusing to replace a file that exists (results are never
+    overwritten, even by a concurrent writer)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)          # fails if path exists: no silent replacement
+        except FileExistsError:
+            raise ZsbenchError(f"{path} already exists; results are never overwritten "
+                               "(choose another --run-id)") from None
+        except OSError:                 # file systems without hard links
+            if path.exists():
+                raise ZsbenchError(f"{path} already exists; results are never overwritten "
+                                   "(choose another --run-id)") from None
+            os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextmanager
+def claim_run_folder(folder: Path) -> Iterator[None]:
+    """Hold ``folder`` (a run's result folder) for the duration of a run: a second run with
+    the same run id is refused while the first one runs, and after it finished."""
+    folder = Path(folder)
+    if (folder / "result.json").exists():
+        raise ZsbenchError(f"{folder / 'result.json'} already exists; choose another --run-id "
+                           "(results are never overwritten)")
+    folder.mkdir(parents=True, exist_ok=True)
+    lock_path = folder / ".run.lock"
+    fh = open(lock_path, "a+")
+    try:
+        try:
+            import fcntl
+
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except ImportError:  # pragma: no cover - Windows: no lock, write_new still refuses
+            pass
+        except OSError:
+            raise ZsbenchError(f"run id {folder.name!r} is in use by another zsbench run writing "
+                               f"{folder}; choose another --run-id") from None
+        if (folder / "result.json").exists():   # finished while we waited for the lock
+            raise ZsbenchError(f"{folder / 'result.json'} already exists; choose another "
+                               "--run-id (results are never overwritten)")
+        yield
+    finally:
+        fh.close()
+        try:
+            lock_path.unlink()
+        except OSError:
+            pass
+
+
 def check_writable(folder: Path) -> None:
     """Fail early, with a clear message, if results cannot be written to ``folder``."""
     folder = Path(folder)
@@ -125,9 +184,20 @@ def load_record(path: Path) -> ResultRecord:
         raise ZsbenchError(f"{path}: not a valid zsbench result record: {exc}") from None
 
 
-def find_records(folder: Path) -> list[tuple[Path, ResultRecord]]:
+def find_records(folder: Path, problems: list[str] | None = None
+                 ) -> list[tuple[Path, ResultRecord]]:
+    """Every ``result.json`` under ``folder``. A record that cannot be read raises, unless
+    ``problems`` is given: its message is then appended there and the others are returned."""
     folder = Path(folder)
     if not folder.exists():
         raise ZsbenchError(f"{folder} does not exist")
     paths = [folder] if folder.is_file() else sorted(folder.rglob("result.json"))
-    return [(p, load_record(p)) for p in paths]
+    out = []
+    for p in paths:
+        try:
+            out.append((p, load_record(p)))
+        except ZsbenchError as exc:
+            if problems is None:
+                raise
+            problems.append(str(exc))
+    return out

@@ -19,7 +19,8 @@ from .evaluate import evaluate_fold
 from .plugins import PluginSet, load_plugins, notify
 from .progress import progress
 from .reported import reported_for
-from .results import (METRICS, FoldRecord, ResultRecord, check_writable, write_atomic)
+from .results import (METRICS, FoldRecord, ResultRecord, check_writable, claim_run_folder,
+                      write_new)
 from .setup import Components, resolve
 
 
@@ -116,7 +117,10 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
     check_writable(cfg.out)
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
-    dataset = comp.dataset.load()(comp.dataset_cfg, cfg.data_root)
+    data_root = cfg.data_root
+    if data_root is None and not comp.dataset.real and cfg.cache_dir:
+        data_root = cfg.cache_dir       # generated data is a cache: it follows --cache-dir
+    dataset = comp.dataset.load()(comp.dataset_cfg, data_root)
     protocol_cfg = _with_dataset_loader(comp.protocol_cfg, plugins, cfg)
     folds: list[Fold] = comp.protocol.load()(comp.protocol, dataset, protocol_cfg)
     if cfg.folds:
@@ -125,16 +129,21 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
         if unknown:
             raise ZsbenchError(f"unknown fold(s) {sorted(unknown)}; this protocol has {names}")
         folds = [f for f in folds if f.name in cfg.folds]
-    settings = cfg.settings or list(comp.protocol.settings)
+    settings: list[str] = list(cfg.settings or comp.protocol.settings)
     log(f"zsbench {__version__}: method {comp.method.name}, protocol {comp.protocol.name}, "
         f"dataset {dataset.name} ({len(dataset)} samples, {dataset.num_classes} classes), "
         f"{len(folds)} fold(s), device {device}, seed {cfg.seed}")
-    bank = build_text_bank(comp, dataset)
     run_id = cfg.run_id or new_run_id(comp, dataset.name)
     out_dir = Path(cfg.out) / run_id
-    if (out_dir / "result.json").exists():
-        raise ZsbenchError(f"{out_dir / 'result.json'} already exists; choose another --run-id "
-                           "(results are never overwritten)")
+    with claim_run_folder(out_dir):
+        bank = build_text_bank(comp, dataset)
+        return _run_folds(cfg, plugins, comp, dataset, folds, settings, bank, run_id, out_dir,
+                          device, log)
+
+
+def _run_folds(cfg: RunConfig, plugins: PluginSet, comp: Components, dataset: SkeletonDataset,
+               folds: list[Fold], settings: list[str], bank: ClassTexts, run_id: str,
+               out_dir: Path, device: str, log: Any) -> tuple[ResultRecord, Path]:
     factory = make_encoder_factory(plugins, comp)
     info = DatasetInfo.of(dataset, family=comp.dataset.family or dataset.name,
                           real=comp.dataset.real)
@@ -181,14 +190,16 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
     rec = ResultRecord(
         run_id=run_id, created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         zsbench_version=__version__, plugin=comp.method.name, protocol=comp.protocol.name,
-        datasets=[dataset.name], config=comp.config_dump(), versions=versions(plugins),
+        datasets=[dataset.name], config=comp.config_dump(info), versions=versions(plugins),
+        paper=comp.method.paper,
         device=device, seed=cfg.seed, data_fingerprint=dataset.fingerprint, folds=fold_records,
-        summary=summary, group_summary=groups if len(groups) > 1 else {}, reported=reported, reported_source=source, deviations=deviations,
+        summary=summary, group_summary=groups if len(groups) > 1 else {}, reported=reported,
+        reported_source=source, deviations=deviations,
         transductive=comp.method.transductive,
         text={"kinds": comp.text_kinds, "encoder": comp.text_encoder.name,
               "sources": [s.name for s, _ in comp.text_sources], "control": cfg.text_control})
     path = out_dir / "result.json"
-    write_atomic(path, rec.to_json())
+    write_new(path, rec.to_json())
     notify(plugins, "zsbench_run_end", record=rec.model_dump(mode="json", by_alias=True), log=log)
     return rec, path
 
@@ -236,4 +247,4 @@ def _mean(values: list[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
-TestView  # re-exported for type users
+__all__ = ["run", "fold_inputs", "make_encoder_factory", "build_text_bank", "TestView"]

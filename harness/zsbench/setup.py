@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .api import ZsbenchError
+from .api import DatasetInfo, ZsbenchError
 from .config import RunConfig, validate_section
 from .plugins import PluginSet
 from .specs import (DatasetSpec, MethodConfig, MethodNeeds, MethodSpec, PluginConfig,
@@ -40,10 +40,15 @@ class Components:
     text_kinds: list[str]
     cache_dir: Path
 
-    def config_dump(self) -> dict[str, Any]:
+    def config_dump(self, dataset: DatasetInfo | None = None) -> dict[str, Any]:
+        """Every effective value: the method's options as resolved for ``dataset``
+        (``MethodConfig.resolved``: per-dataset presets filled in) and the rest as given."""
         d = self.cfg.model_dump(mode="json", exclude={"sections"})
+        method_cfg = self.method_cfg
+        if dataset is not None and isinstance(method_cfg, MethodConfig):
+            method_cfg = method_cfg.resolved(dataset)
         d.update({
-            "method": self.method_cfg.model_dump(mode="json"),
+            "method": method_cfg.model_dump(mode="json"),
             "protocol_options": self.protocol_cfg.model_dump(mode="json"),
             "dataset_options": self.dataset_cfg.model_dump(mode="json"),
             "encoder_options": self.encoder_cfg.model_dump(mode="json") if self.encoder_cfg else None,

@@ -7,9 +7,12 @@ implementation only when a run needs it, so listing plugins never imports torch.
 from __future__ import annotations
 
 import importlib
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .api import DatasetInfo
 
 
 class PluginConfig(BaseModel):
@@ -38,6 +41,11 @@ class MethodConfig(PluginConfig):
 
     def needs(self) -> MethodNeeds:
         return MethodNeeds()
+
+    def resolved(self, dataset: "DatasetInfo") -> "MethodConfig":
+        """This config with every value a per-dataset preset decides filled in (what the
+        record shows); default: unchanged."""
+        return self
 
     def reported_variant(self) -> str:
         """The ``variant`` column of the method's reported numbers this configuration is
@@ -103,6 +111,9 @@ class DatasetSpec(Spec):
         "has, under the user's own values, and recorded in the result")
 
 
+BOTH_SETTINGS: tuple[Literal["zsl", "gzsl"], ...] = ("zsl", "gzsl")
+
+
 class ProtocolSpec(Spec):
     """``impl`` is a ``zsbench.impls.FoldBuilder``:
     ``(spec, dataset: SkeletonDataset, config) -> list[Fold]``."""
@@ -110,7 +121,7 @@ class ProtocolSpec(Spec):
     kind: Literal["protocol"] = "protocol"
     family: str
     datasets: list[str] = Field(default_factory=list, description="real datasets it runs on")
-    settings: list[Literal["zsl", "gzsl"]] = Field(default_factory=lambda: ["zsl", "gzsl"])
+    settings: list[Literal["zsl", "gzsl"]] = Field(default_factory=lambda: list(BOTH_SETTINGS))
     aggregation: Literal["mean"] = "mean"
     default_dataset: str = "synthetic"
     sources: list[str] = Field(default_factory=list)
@@ -158,6 +169,9 @@ class MethodSpec(Spec):
                                   description="text kinds read (MethodConfig.needs may refine)")
     transductive: bool = False
     paper: str = Field("", description="citation; shown by `zsbench list` and in records")
+    official_test_batch_size: int | None = Field(
+        default=None, ge=1, description="the official test loader's batch size (for the "
+        "batch-averaged accuracy of --set accuracy=batch_mean); None = 64")
     reported: str | None = Field(
         default=None, description="lazy reference to a CSV (package:path) of reported numbers")
     default_encoder: str = Field("stgcn", description="skeleton encoder used unless the "

@@ -185,7 +185,8 @@ def _parse_split(ctx: _Ctx, s: Mapping[str, Any]) -> SplitInfo:
     for key, want in (("num_unseen", len(unseen)), ("num_seen", n_seen)):
         if key in s and s[key] != want:
             raise ctx.fail(key, f"{s[key]} but the class lists give {want}")
-    val_unseen, val_names = None, ()
+    val_unseen = None
+    val_names: tuple[str, ...] = ()
     if s.get("validation") is not None:
         v = ctx.get(s, "validation", dict)
         val_unseen = ctx.indices(v, "unseen", n, "validation.")

@@ -62,7 +62,8 @@ def validation_problem(train_labels: np.ndarray, seen: np.ndarray, val_unseen: n
                        seed: int, holdout: float = 0.2) -> ValidationProblem:
     rng = np.random.default_rng(seed)
     val_seen = np.setdiff1d(seen, val_unseen)
-    train_idx, test_idx = [], []
+    train_idx: list[int] = []
+    test_idx: list[int] = []
     for c in val_seen:
         idx = np.flatnonzero(train_labels == c)
         rng.shuffle(idx)

@@ -74,6 +74,10 @@ class DVTAConfig(MethodConfig):
             raise ValueError("use_sde=true needs a context_kind (the SDE context texts)")
         return self
 
+    def resolved(self, dataset) -> "DVTAConfig":
+        """The learning rate the run uses, filled in for the record."""
+        return self.model_copy(update={"lr": self.resolve_lr(dataset.family)[0]})
+
     def reported_variant(self) -> str:
         return self.variant or "default"
 

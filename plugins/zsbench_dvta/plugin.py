@@ -15,6 +15,7 @@ def zsbench_methods() -> list[MethodSpec]:
         config=DVTAConfig,
         inputs="features",
         text_kinds=["name", "context"],
+        official_test_batch_size=64,  # official test loader (config/code)
         transductive=False,
         default_encoder="stgcn",
         paper="J. Kuang, H. Wang, C. Han, Y. Zhang, J. Gui, \"Zero-Shot Skeleton-based Action "

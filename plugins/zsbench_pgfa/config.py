@@ -79,6 +79,13 @@ class PGFAConfig(MethodConfig):
     pretrain_lr: float = Field(5e-3, gt=0)
     pretrain_batch_size: int = Field(128, ge=2)
 
+    def resolved(self, dataset) -> "PGFAConfig":
+        """lr and alpha as the dataset's preset sets them, filled in for the record."""
+        _, preset = self.preset(dataset.family)
+        return self.model_copy(update={"lr": self.lr if self.lr is not None else preset.lr,
+                                       "alpha": self.alpha if self.alpha is not None
+                                       else preset.alpha})
+
     def reported_variant(self) -> str:
         return self.variant or "default"
 

@@ -15,6 +15,7 @@ def zsbench_methods() -> list[MethodSpec]:
         config=PGFAConfig,
         inputs="sequences",
         text_kinds=["description", "name", "parts", "skeleton_focused"],
+        official_test_batch_size=64,  # official test loader (config/code)
         transductive=True,
         default_encoder="stgcn",
         paper="K. Zhou, S. Zhang, Z. You, J. Hu, M. Tan, F. Liu, \"Zero-Shot Skeleton-Based "
