@@ -420,14 +420,17 @@ class LatentClassifier(nn.Module):
 def train_latent_classifier(z: Tensor, y: Tensor, num_classes: int, *, steps: int = 300,
                             lr: float = 1e-3, relu: bool = True,
                             classifier: LatentClassifier | None = None) -> LatentClassifier:
-    """Full-batch cross-entropy with Adam for ``steps`` steps (skeleton code: 300, 1e-3)."""
+    """Full-batch cross-entropy with Adam for ``steps`` steps (skeleton code: 300, 1e-3);
+    ``z`` is treated as fixed data (detached)."""
+    z = z.detach()
     cls = classifier or LatentClassifier(z.shape[1], num_classes, relu).to(z.device)
     opt = torch.optim.Adam(cls.parameters(), lr=lr)
     cls.train()
-    for _ in range(steps):
-        loss = F.cross_entropy(cls(z), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    with torch.enable_grad():  # callable from inside no_grad code
+        for _ in range(steps):
+            loss = F.cross_entropy(cls(z), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
     cls.eval()
     return cls

@@ -1,0 +1,20 @@
+"""Registers CADA-VAE (no torch at import time: the implementation is lazy)."""
+from __future__ import annotations
+
+import zsbench
+from zsbench.specs import MethodSpec
+
+from .config import CadaVAEConfig
+
+
+@zsbench.hookimpl
+def zsbench_methods() -> list[MethodSpec]:
+    return [MethodSpec(
+        name="cada_vae", impl="zsbench_cada_vae.method:CadaVAE", config=CadaVAEConfig,
+        inputs="features", text_kinds=["name"], default_encoder="shiftgcn",
+        paper="E. Schönfeld, S. Ebrahimi, S. Sinha, T. Darrell, Z. Akata, \"Generalized Zero- and "
+              "Few-Shot Learning via Aligned Variational Autoencoders\", CVPR 2019; skeleton "
+              "version from the SynSE repository (skelemoa/synse-zsl, cada_vae/)",
+        reported="zsbench_cada_vae:reported.csv",
+        description="cross-aligned skeleton/text VAEs (cross-reconstruction, cyclic KL warm-up), "
+                    "unseen classifier on latents generated from class texts, seen/unseen gate")]
