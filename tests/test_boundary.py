@@ -216,3 +216,18 @@ def test_testing_context_defaults():
     m = Probe(ProbeConfig())
     m.fit(train, ctx)
     assert m.score(test, cands, ctx).shape == (len(y), len(cands))
+
+
+def test_batch_mean_accuracy_is_a_labelled_option(tmp_path, zs_cache):
+    plugins = load_plugins(extra=[("probe", ProbePlugin())])
+    clean, _ = run(_cfg(tmp_path, zs_cache, run_id="clean", extra=["settings=[zsl]"]), plugins,
+                   log=lambda m: None)
+    official, _ = run(_cfg(tmp_path, zs_cache, run_id="official",
+                           extra=["settings=[zsl]", "accuracy=batch_mean",
+                                  "accuracy_batch_size=7"]), plugins, log=lambda m: None)
+    f0, f1 = clean.folds[0], official.folds[0]
+    assert clean.deviations == [] and official.deviations == ["batch_averaged_accuracy"]
+    assert f0.metrics["zsl_acc"] == f0.details["zsl_acc_per_sample"]
+    assert f1.metrics["zsl_acc"] == f1.details["zsl_acc_batch_mean"]
+    assert f1.details["accuracy_batch_size"] == 7 and f0.details["accuracy_batch_size"] == 64
+    assert f1.details["zsl_acc_per_sample"] == f0.details["zsl_acc_per_sample"]

@@ -26,6 +26,7 @@ from zsbench_ntu.pku_parse import check_label_rows, read_pku_labels
 from zsbench_ntu.prepare import prepare
 from zsbench_ntu.store import human_size, load_store
 from zsbench_ntu.verify import verify, verify_store
+from zsbench_ntu.config import DatasetConfig
 
 RNG = np.random.default_rng(111)
 PKU_VIDEOS = ("0002-L", "0002-M", "0003-R")
@@ -229,14 +230,14 @@ def test_a_store_overwritten_with_garbage_is_refused_on_load_and_by_verify(tmp_p
     data.write_bytes(np.random.default_rng(0).bytes(len(pristine)))          # same size
     with pytest.raises(DataFileError, match=r"data.npy: the content does not match the digest "
                        r"recorded .* prepare it again: zsbench data prepare ntu60 --raw "):
-        load_dataset("ntu60", None, root)
+        load_dataset("ntu60", DatasetConfig(), root)
     assert main(["data", "verify", str(folder)]) == 2
     assert "prepare it again" in capsys.readouterr().err
     # one changed value between the sampled pieces: loads, but verify finds the rows
     damaged = bytearray(pristine)
     damaged[store_mod.HEADER_BYTES + 2 * 30000 + 102] ^= 0x40     # row 2, not sampled
     data.write_bytes(bytes(damaged))
-    assert len(load_dataset("ntu60", None, root)) == 4
+    assert len(load_dataset("ntu60", DatasetConfig(), root)) == 4
     with pytest.raises(DataFileError, match=r"rows 2..3 \(from sample S001C001P003R001A003\) "
                        "do not match the digest recorded when they were prepared"):
         verify("ntu60", root)
@@ -270,7 +271,7 @@ def test_verify_a_converted_store(tmp_path):
     src = tmp_path / "data" / "ntu60" / "ctrgcn" / "NTU60_CS.npz"
     src.parent.mkdir(parents=True)
     np.savez(src, x_train=x[:2], y_train=y[:2], x_test=x[2:], y_test=y[2:])
-    load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300}, tmp_path / "data")
+    load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300}), tmp_path / "data")
     [r] = verify("ntu60", tmp_path / "data")
     folder = Path(r["folder"])
     assert folder.parent.name == "imported" and r["samples"] == 4
@@ -311,7 +312,7 @@ def test_python_api_readers_raise_one_error_type(tmp_path):
     ctr.parent.mkdir(parents=True)
     ctr.write_bytes(good[:100])
     with pytest.raises(DataFileError, match="NTU60_CS.npz: not a readable .npz file"):
-        load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300}, tmp_path / "data")
+        load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300}), tmp_path / "data")
     pkl = tmp_path / "train_label.pkl"
     pkl.write_bytes(pickle.dumps((["a", "b"], [0, 1]))[:-4])
     with pytest.raises(DataFileError, match="train_label.pkl: not a readable pickle"):
@@ -435,7 +436,7 @@ def test_randomly_corrupted_inputs_end_in_a_zsbench_error_or_a_counted_skip(tmp_
         after = corrupt(before, rng)
         target.write_bytes(after)
         try:
-            load_dataset(name, {"frames": opts["frames"]}, base / "out")
+            load_dataset(name, DatasetConfig(**{"frames": opts["frames"]}), base / "out")
         except ZsbenchError:
             outcomes["store refused on load"] = outcomes.get("store refused on load", 0) + 1
         try:

@@ -48,3 +48,16 @@ def test_choose_gamma_finds_calibration_that_balances():
     gamma, h = choose_gamma(scores, target, seen_mask)
     assert gamma > 0
     assert h > 90
+
+
+def test_batch_mean_accuracy_differs_from_per_sample_on_a_short_last_batch():
+    from zsbench.metrics import batch_mean_accuracy
+
+    pred = np.array([0, 1, 2, 3, 4])
+    target = np.array([0, 1, 9, 3, 9])          # correct: 1 1 | 0 1 | 0
+    assert top1_accuracy(pred, target) == pytest.approx(60.0)
+    # batches of 2: (100 + 50 + 0) / 3; the short last batch weighs as much as a full one
+    assert batch_mean_accuracy(pred, target, 2) == pytest.approx(50.0)
+    assert batch_mean_accuracy(pred, target, 5) == pytest.approx(60.0)   # one batch: equal
+    assert batch_mean_accuracy(pred[:4], target[:4], 2) == pytest.approx(75.0)  # equal sizes
+    assert np.isnan(batch_mean_accuracy(pred[:0], target[:0], 2))

@@ -17,6 +17,7 @@ from zsbench_ntu import store as store_mod
 from zsbench_ntu.datasets import load_dataset
 from zsbench_ntu.prepare import prepare
 from zsbench_ntu.store import load_store
+from zsbench_ntu.config import DatasetConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def test_store_and_dataset_plugin(tmp_path):
     stems = make_raw(tmp_path / "raw")
     folder = prepare("ntu60", tmp_path / "raw", tmp_path / "data", quiet(), log=lambda s: None)
     assert folder == tmp_path / "data" / "ntu60" / "frames50"
-    ds = load_dataset("ntu60", None, tmp_path / "data")
+    ds = load_dataset("ntu60", DatasetConfig(), tmp_path / "data")
     ntu60 = [s for s in stems if int(s[-3:]) <= 60]
     assert ds.sample_names == ntu60 and len(ds) == 16 and ds.num_classes == 60
     assert isinstance(ds.data, np.memmap) and ds.data.shape == (16, 3, 50, 25, 2)
@@ -54,20 +55,20 @@ def test_store_and_dataset_plugin(tmp_path):
     assert ds.class_names[0] == "drink water" and ds.fingerprint.startswith("ntu60-f50-")
     ds120 = None
     prepare("ntu120", tmp_path / "raw", tmp_path / "data", quiet(frames=64), log=lambda s: None)
-    ds120 = load_dataset("ntu120", {"frames": 64}, tmp_path / "data")
+    ds120 = load_dataset("ntu120", DatasetConfig(**{"frames": 64}), tmp_path / "data")
     assert len(ds120) == 24 and set(ds120.partitions) == {"xsub", "xset"}
     assert ds120.partitions["xset"].tolist() == [int(s[1:4]) % 2 == 0 for s in stems]
 
 
 def test_missing_data_error_names_place_and_command(tmp_path):
     with pytest.raises(ZsbenchError) as exc:
-        load_dataset("ntu120", {"frames": 300}, tmp_path)
+        load_dataset("ntu120", DatasetConfig(**{"frames": 300}), tmp_path)
     msg = str(exc.value)
     assert str(tmp_path / "ntu120" / "frames300") in msg
     assert f"zsbench data prepare ntu120 --raw /path/to/nturgb+d_skeletons --out {tmp_path} " \
            "--frames 300" in msg
     with pytest.raises(ZsbenchError, match="form=ctrgcn_npz: no files found; looked for"):
-        load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300}), tmp_path)
 
 
 def test_options_are_validated(tmp_path):
@@ -261,8 +262,8 @@ def test_out_may_name_the_dataset_folder_and_default_root(tmp_path, monkeypatch)
     folder = prepare("ntu60", tmp_path / "raw", tmp_path / "data" / "ntu60", quiet(),
                      log=lambda s: None)
     assert folder == tmp_path / "data" / "ntu60" / "frames50"
-    assert len(load_dataset("ntu60", None, tmp_path / "data")) == 2
+    assert len(load_dataset("ntu60", DatasetConfig(), tmp_path / "data")) == 2
     monkeypatch.delenv("ZSBENCH_DATA_ROOT", raising=False)
     monkeypatch.delenv("ZSBENCH_DATA", raising=False)
     monkeypatch.setenv("ZSBENCH_CACHE", str(tmp_path))
-    assert len(load_dataset("ntu60", None, None)) == 2      # <cache>/data is the default
+    assert len(load_dataset("ntu60", DatasetConfig(), None)) == 2      # <cache>/data is the default

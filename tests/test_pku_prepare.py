@@ -15,6 +15,7 @@ from zsbench_ntu.ntu_parse import RawFormatError
 from zsbench_ntu.pku_parse import read_pku_labels, read_pku_skeleton
 from zsbench_ntu.prepare import prepare
 from zsbench_ntu.store import load_store
+from zsbench_ntu.config import DatasetConfig
 
 RNG = np.random.default_rng(31)
 
@@ -61,7 +62,7 @@ def test_clips_follow_one_based_inclusive_labels(tmp_path):
     assert np.array_equal(got[: len(clip)], clip) and not got[len(clip):].any()
     assert samples["train_xsub"].tolist() == [True] * 7 + [False] * 2
     assert samples["train_xview"].tolist() == [True] * 4 + [False] * 3 + [True] * 2
-    ds = load_dataset("pku_mmd", {"frames": 300}, tmp_path / "out")
+    ds = load_dataset("pku_mmd", DatasetConfig(**{"frames": 300}), tmp_path / "out")
     assert ds.partitions["xsub"].tolist() == samples["train_xsub"].tolist()
     assert ds.meta["camera"].tolist() == [1] * 4 + [2] * 3 + [3] * 2
     assert ds.class_names[0] == "bow" and ds.num_classes == 51

@@ -13,6 +13,7 @@ from zsbench.api import ZsbenchError
 from zsbench_ntu.datasets import load_dataset
 from zsbench_ntu.resample import crop_resize, resize_time
 from zsbench_ntu.safe_pickle import safe_load, safe_loads
+from zsbench_ntu.config import DatasetConfig
 
 RNG = np.random.default_rng(41)
 NAMES = [f"S001C00{c}P{p:03d}R001A{a:03d}" for p in (1, 3) for c in (1, 2) for a in (1, 7)]
@@ -42,24 +43,24 @@ def test_ctrgcn_npz_round_trip_and_64_frames(tmp_path):
     folder.mkdir(parents=True)
     np.savez(folder / "NTU60_CV.npz", x_train=to_ctrgcn(x[:4]), y_train=one_hot(lab[:4], 60),
              x_test=to_ctrgcn(x[4:]), y_test=one_hot(lab[4:], 60))
-    ds = load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300, "benchmark": "xview"},
+    ds = load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300, "benchmark": "xview"}),
                       tmp_path)
     assert np.array_equal(ds.data, x) and ds.labels.tolist() == lab.tolist()
     assert ds.partitions == {"xview": ds.partitions["xview"]}
     assert ds.partitions["xview"].tolist() == [True] * 4 + [False] * 2
     assert ds.sample_names is None and ds.fingerprint.startswith("ntu60-ctrgcn_npz-f300-")
     assert isinstance(ds.data, np.memmap)
-    again = load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300, "benchmark": "xview"},
+    again = load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300, "benchmark": "xview"}),
                          tmp_path)
     assert again.fingerprint == ds.fingerprint          # cached conversion reused
     assert len(list((tmp_path / "ntu60" / "imported").iterdir())) == 1
-    ds64 = load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 64, "benchmark": "xview"},
+    ds64 = load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 64, "benchmark": "xview"}),
                         tmp_path)
     assert np.array_equal(ds64.data[2], crop_resize(x[2], 64))
     with pytest.raises(ZsbenchError, match="not 50"):
-        load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 50, "benchmark": "xview"}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 50, "benchmark": "xview"}), tmp_path)
     with pytest.raises(ZsbenchError, match="NTU60_CS.npz"):
-        load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300}), tmp_path)
 
 
 def test_ctrgcn_npz_errors(tmp_path):
@@ -69,10 +70,10 @@ def test_ctrgcn_npz_errors(tmp_path):
     y[1, 3] = 1
     np.savez(p, x_train=x, y_train=y, x_test=x, y_test=one_hot([0, 1], 60))
     with pytest.raises(ZsbenchError, match=r"y_train row 1 is not one-hot"):
-        load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300, "path": str(p)}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300, "path": str(p)}), tmp_path)
     np.savez(p, x_train=x, y_train=one_hot([0, 1], 60))
     with pytest.raises(ZsbenchError, match=r"no array 'x_test'"):
-        load_dataset("ntu60", {"form": "ctrgcn_npz", "frames": 300, "path": str(p)}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 300, "path": str(p)}), tmp_path)
 
 
 def test_flora_pku_npz(tmp_path):
@@ -80,7 +81,7 @@ def test_flora_pku_npz(tmp_path):
     p = tmp_path / "pkuv1_xsub.npz"
     np.savez(p, x_train=x[:3], y_train=np.array([[0], [50], [3]]), x_test=x[3:],
              y_test=np.array([[1], [2]]))
-    ds = load_dataset("pku_mmd", {"form": "ctrgcn_npz", "frames": 64, "path": str(p)}, tmp_path)
+    ds = load_dataset("pku_mmd", DatasetConfig(**{"form": "ctrgcn_npz", "frames": 64, "path": str(p)}), tmp_path)
     assert np.array_equal(ds.data, x) and ds.labels.tolist() == [0, 50, 3, 1, 2]
     assert ds.partitions["xsub"].tolist() == [True, True, True, False, False]
 
@@ -98,7 +99,7 @@ def test_smie_npy_with_label_pickles(tmp_path):
     x = sequences(len(NAMES), frames=50, valid=50)
     labels = [int(n[-3:]) - 1 for n in NAMES]
     write_smie(tmp_path / "ntu60" / "frame50" / "xsub", x, NAMES, labels, 5)
-    ds = load_dataset("ntu60", {"form": "smie_npy"}, tmp_path)
+    ds = load_dataset("ntu60", DatasetConfig(**{"form": "smie_npy"}), tmp_path)
     assert np.array_equal(ds.data, x) and ds.sample_names == NAMES
     assert ds.labels.tolist() == labels and ds.meta["subject"].tolist()[:4] == [1, 1, 1, 1]
     assert ds.partitions["xsub"].tolist() == [True] * 5 + [False] * 3   # the file's parts
@@ -110,7 +111,7 @@ def test_smie_numpy_int_labels_accepted_and_code_refused(tmp_path):
     folder = tmp_path / "s" / "xsub"
     labels = [np.int64(int(n[-3:]) - 1) for n in NAMES]
     write_smie(folder, x, NAMES, labels, 4, proto=2)
-    ds = load_dataset("ntu60", {"form": "smie_npy", "path": str(tmp_path / "s")}, tmp_path)
+    ds = load_dataset("ntu60", DatasetConfig(**{"form": "smie_npy", "path": str(tmp_path / "s")}), tmp_path)
     assert ds.labels.tolist() == [int(v) for v in labels]
 
     class Evil:
@@ -121,7 +122,7 @@ def test_smie_numpy_int_labels_accepted_and_code_refused(tmp_path):
         pickle.dump((["a"], [Evil()]), fh)
     with pytest.raises(ZsbenchError, match=r"val_label\.pkl: refused to load this pickle: it "
                                            r"references (posix|nt)\.system"):
-        load_dataset("ntu60", {"form": "smie_npy", "path": str(tmp_path / "s")}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "smie_npy", "path": str(tmp_path / "s")}), tmp_path)
     assert not (tmp_path / "pwned").exists()
 
 
@@ -173,7 +174,7 @@ def test_pyskl_annotations(tmp_path):
              "xview_train": [n for n in NAMES if "C002" in n],
              "xview_val": [n for n in NAMES if "C001" in n]}
     p = pyskl_file(tmp_path / "ntu60_3danno.pkl", [None] + annos[::-1], split)
-    ds = load_dataset("ntu60", {"form": "pyskl", "frames": 300, "path": str(p)}, tmp_path)
+    ds = load_dataset("ntu60", DatasetConfig(**{"form": "pyskl", "frames": 300, "path": str(p)}), tmp_path)
     assert ds.sample_names == sorted(NAMES) and len(ds) == 8
     first = next(a for a in annos if a["frame_dir"] == sorted(NAMES)[0])
     kp = first["keypoint"].astype(np.float32)
@@ -181,7 +182,7 @@ def test_pyskl_annotations(tmp_path):
     assert np.array_equal(ds.data[0, :, :t, :, :m], kp.transpose(3, 1, 2, 0))
     assert not ds.data[0, :, t:].any()
     assert ds.partitions["xsub"].tolist() == [n in NAMES[:3] for n in sorted(NAMES)]
-    ds50 = load_dataset("ntu60", {"form": "pyskl", "frames": 50, "path": str(p)}, tmp_path)
+    ds50 = load_dataset("ntu60", DatasetConfig(**{"form": "pyskl", "frames": 50, "path": str(p)}), tmp_path)
     seq = np.zeros((3, t, 25, 2), np.float32)
     seq[..., :m] = kp.transpose(3, 1, 2, 0)
     assert np.array_equal(ds50.data[0], resize_time(seq, 50))
@@ -192,14 +193,14 @@ def test_pyskl_validation_errors(tmp_path):
     a["label"] = 5
     p = pyskl_file(tmp_path / "a.pkl", [a], {})
     with pytest.raises(ZsbenchError, match=r"label 5 but the name says action 1"):
-        load_dataset("ntu60", {"form": "pyskl", "path": str(p)}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "pyskl", "path": str(p)}), tmp_path)
     a = anno(NAMES[0], 10)
     a["keypoint"] = a["keypoint"][..., :2]
     p = pyskl_file(tmp_path / "b.pkl", [a], {})
     with pytest.raises(ZsbenchError, match=r"'keypoint' must be a float array \(M, T, 25, 3\)"):
-        load_dataset("ntu60", {"form": "pyskl", "path": str(p)}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "pyskl", "path": str(p)}), tmp_path)
     with open(tmp_path / "c.pkl", "wb") as fh:
         pickle.dump({"split": {}, "annotations": [{"frame_dir": NAMES[0], "label": 0,
                                                     "keypoint": Path("/")}]}, fh)
     with pytest.raises(ZsbenchError, match="refused to load this pickle"):
-        load_dataset("ntu60", {"form": "pyskl", "path": str(tmp_path / "c.pkl")}, tmp_path)
+        load_dataset("ntu60", DatasetConfig(**{"form": "pyskl", "path": str(tmp_path / "c.pkl")}), tmp_path)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from zsbench.api import ClassSplit, SkeletonDataset, ZsbenchError
-from zsbench.splits import (apply_sample_rule, class_names, load_split_file, ntu_sample_names)
+from zsbench.splits import class_names, load_split_file
+from zsbench_ntu.rules import apply_sample_rule, ntu_sample_names
 from zsbench_protocols.cross import ConcatArray, merge_datasets
 from zsbench_protocols.plugin import zsbench_protocols
 from zsbench_protocols.protocols import check_no_leak

@@ -12,9 +12,10 @@ import pytest
 
 from zsbench.api import ZsbenchError
 from zsbench.resources import splits_dir
-from zsbench.splits import (FAMILIES, apply_sample_rule, canonical_dataset, class_names,
-                            load_sample_rules, load_split_family, load_split_file,
-                            normalise_name, ntu_sample_names, parse_ntu_name, read_split_file)
+from zsbench.splits import (FAMILIES, canonical_dataset, class_names, load_sample_rules,
+                            load_split_family, load_split_file, normalise_name, read_split_file)
+from zsbench_ntu.names import parse_ntu_stem
+from zsbench_ntu.rules import apply_sample_rule, ntu_sample_names
 
 SHARED = Path("/work/shared")
 REFERENCE = SHARED / "reference"
@@ -252,10 +253,10 @@ def test_inventory_totals():
         assert len(usable) == rules[key]["usable_samples"]
         assert len(raw) - len(usable) == rules[key]["missing_skeleton_samples"]
     assert ntu_sample_names("ntu120")[:56578] == ntu_sample_names("ntu60")
-    assert parse_ntu_name("S018C003P008R001A061.skeleton") == {
-        "setup": 18, "camera": 3, "subject": 8, "replication": 1, "action": 61}
+    n = parse_ntu_stem("S018C003P008R001A061.skeleton")
+    assert (n.setup, n.camera, n.subject, n.replication, n.action) == (18, 3, 8, 1, 61)
     with pytest.raises(ZsbenchError, match="not an NTU sample name"):
-        parse_ntu_name("A001C003P008R001S061")
+        parse_ntu_stem("A001C003P008R001S061")
 
 
 def test_rule_id_lists_are_partitions():

@@ -56,7 +56,7 @@ class SkeletonDataset:
     array, True = training part. ``texts`` maps a text kind to a file the dataset ships
     (the embedded benchmark ships all kinds). ``builtin_splits`` maps a protocol family to
     the class splits the dataset defines itself (the embedded benchmark's own folds; real
-    datasets take theirs from ``splits/``).
+    datasets take theirs from ``splits/``, matched by ``split_key``).
     """
 
     name: str
@@ -70,6 +70,10 @@ class SkeletonDataset:
     builtin_splits: dict[str, list["ClassSplit"]] = field(default_factory=dict)
     sample_names: list[str] | None = None
     layout: str = "ntu25"
+    #: key of the shipped split files whose class indices this dataset follows (``ntu60``,
+    #: ``ntu120``, ``pku_mmd1``, ``pku_mmd2``); the runner fills it from
+    #: ``DatasetSpec.split_key`` when the loader leaves it None
+    split_key: str | None = None
 
     def __post_init__(self) -> None:
         self.labels = np.asarray(self.labels, dtype=np.int64)

@@ -121,6 +121,8 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
     if data_root is None and not comp.dataset.real and cfg.cache_dir:
         data_root = cfg.cache_dir       # generated data is a cache: it follows --cache-dir
     dataset = comp.dataset.load()(comp.dataset_cfg, data_root)
+    if dataset.split_key is None:
+        dataset.split_key = comp.dataset.split_key
     protocol_cfg = _with_dataset_loader(comp.protocol_cfg, plugins, cfg)
     folds: list[Fold] = comp.protocol.load()(comp.protocol, dataset, protocol_cfg)
     if cfg.folds:
@@ -237,7 +239,10 @@ def _with_dataset_loader(protocol_cfg: Any, plugins: PluginSet, cfg: RunConfig) 
 
     def load(name: str) -> SkeletonDataset:
         spec = plugins.datasets.get(name)
-        return spec.load()(spec.config(), cfg.data_root)
+        ds: SkeletonDataset = spec.load()(spec.config(), cfg.data_root)
+        if ds.split_key is None:
+            ds.split_key = spec.split_key
+        return ds
 
     return protocol_cfg.model_copy(update={"loader": load})
 

@@ -1,4 +1,4 @@
-"""Split files, class lists, sample rules and the NTU sample inventory (all shipped as data).
+"""Split files, their class lists and the sample rules (all shipped as data).
 
 The split files ``splits/<family>.json`` use the format described in docs/protocols.md
 ("Split file format"). Loading validates every split: indices in range, seen and unseen
@@ -13,8 +13,10 @@ Public functions::
     read_split_file(path) -> SplitFamily            (any file in the same format)
     class_names(dataset) -> list[str]               (splits/classes/*.txt)
     check_class_names(info, names, where)           (names of a loaded dataset)
-    load_sample_rules() / apply_sample_rule(dataset, rule, meta) -> bool mask
-    ntu_sample_names(dataset, usable=True) -> list[str]   (from ntu_inventory.json)
+    load_sample_rules()                             (sample_rules.json, as shipped)
+
+Dataset knowledge (NTU file names, the NTU sample inventory, computing xsub/xview/xset
+masks from subject/camera/setup ids) belongs to the dataset plugin (``zsbench_ntu``).
 """
 from __future__ import annotations
 
@@ -24,7 +26,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-import numpy as np
 
 from .api import ClassSplit, ZsbenchError
 from .names import CLASS_FILES, canonical_dataset, class_names, normalise_name  # noqa: F401
@@ -33,9 +34,6 @@ from .resources import load_json, splits_path
 FAMILIES = ("synse", "smie", "star", "purls", "one_shot", "cross_dataset")
 FORMAT = "zsbench-splits/1"
 SAMPLE_RULES = ("xsub", "xview", "xset", "all")
-# meta column and id list key of each NTU benchmark in sample_rules.json
-_NTU_RULES = {"xsub": ("subject", "train_subject_ids"), "xview": ("camera", "train_camera_ids"),
-              "xset": ("setup", "train_setup_ids")}
 
 
 # --------------------------------------------------------------------------------------
@@ -315,57 +313,8 @@ def check_class_names(info: SplitInfo, names: Sequence[str], where: str) -> None
 
 
 # --------------------------------------------------------------------------------------
-# Sample rules and the NTU inventory
+# Sample rules
 # --------------------------------------------------------------------------------------
 def load_sample_rules() -> dict[str, Any]:
     """``sample_rules.json``: benchmark id lists, counts and sources."""
     return load_json("sample_rules.json")
-
-
-def apply_sample_rule(dataset: str, rule: str, meta: Mapping[str, np.ndarray]) -> np.ndarray:
-    """Training-part mask of an NTU benchmark from per-sample id columns (``subject``,
-    ``camera``, ``setup``; 1-based as in NTU file names). PKU-MMD partitions come from the
-    release's video lists (the dataset reader), not from ids."""
-    key = canonical_dataset(dataset)
-    rules = load_sample_rules()
-    if key not in ("ntu60", "ntu120"):
-        raise ZsbenchError(f"sample rules from ids exist for ntu60/ntu120 only, not {dataset!r}")
-    if rule not in rules[key] or rule not in _NTU_RULES:
-        have = [r for r in _NTU_RULES if r in rules[key]]
-        raise ZsbenchError(f"sample_rules.json: {key} has no rule {rule!r}; available: {have}")
-    column, ids_key = _NTU_RULES[rule]
-    if column not in meta:
-        raise ZsbenchError(f"dataset {dataset!r}: meta column {column!r} needed by {rule}")
-    return np.isin(np.asarray(meta[column]), rules[key][rule][ids_key])
-
-
-def parse_ntu_name(name: str) -> dict[str, int]:
-    """``SsssCcccPpppRrrrAaaa`` -> setup, camera, subject, replication, action (1-based)."""
-    stem = Path(name).name[:20]
-    try:
-        vals = [int(stem[i + 1:i + 4]) for i in (0, 4, 8, 12, 16)]
-    except ValueError:
-        raise ZsbenchError(f"not an NTU sample name: {name!r}") from None
-    if [stem[i] for i in (0, 4, 8, 12, 16)] != list("SCPRA"):
-        raise ZsbenchError(f"not an NTU sample name: {name!r}")
-    return dict(zip(("setup", "camera", "subject", "replication", "action"), vals))
-
-
-def ntu_sample_names(dataset: str, usable: bool = True) -> list[str]:
-    """Every NTU sample name (sorted); ``usable`` drops the official missing-skeleton list."""
-    key = canonical_dataset(dataset)
-    if key not in ("ntu60", "ntu120"):
-        raise ZsbenchError(f"NTU inventory covers ntu60/ntu120 only, not {dataset!r}")
-    inv = load_json("ntu_inventory.json")
-    names = []
-    for s, performers in inv["setups"].items():
-        setup = int(s)
-        if key == "ntu60" and setup > 17:
-            continue
-        acts = range(1, 61) if setup <= 17 else range(61, 121)
-        names += [f"S{setup:03d}C{c:03d}P{p:03d}R{r:03d}A{a:03d}" for p in performers
-                  for c in inv["cameras"] for r in inv["replications"] for a in acts]
-    if usable:
-        missing = set(inv["missing"][key])
-        names = [n for n in names if n not in missing]
-    return sorted(names)

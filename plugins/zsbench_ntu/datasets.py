@@ -72,10 +72,10 @@ def _source_path(info: DatasetInfo, cfg: DatasetConfig, root: Path) -> Path:
         f"raw files instead:\n  {prepare_command(info, root, cfg.frames)}")
 
 
-def load_dataset(name: str, config: DatasetConfig | dict | None,
+def load_dataset(name: str, config: DatasetConfig,
                  data_root: Path | str | None) -> SkeletonDataset:
     info = DATASETS[name]
-    cfg = config if isinstance(config, DatasetConfig) else DatasetConfig.model_validate(config or {})
+    cfg = config
     root = Path(data_root).expanduser() if data_root else default_data_root()
     if cfg.form == "prepared":
         folder = store_dir(root, name, cfg.frames)
@@ -121,19 +121,19 @@ def build_dataset(info: DatasetInfo, data: np.ndarray, samples: dict[str, np.nda
         sample_names=names, layout="ntu25")
 
 
-def ntu60(config: DatasetConfig | None, data_root: Path | None) -> SkeletonDataset:
+def ntu60(config: DatasetConfig, data_root: Path | None) -> SkeletonDataset:
     return load_dataset("ntu60", config, data_root)
 
 
-def ntu120(config: DatasetConfig | None, data_root: Path | None) -> SkeletonDataset:
+def ntu120(config: DatasetConfig, data_root: Path | None) -> SkeletonDataset:
     return load_dataset("ntu120", config, data_root)
 
 
-def pku_mmd(config: DatasetConfig | None, data_root: Path | None) -> SkeletonDataset:
+def pku_mmd(config: DatasetConfig, data_root: Path | None) -> SkeletonDataset:
     return load_dataset("pku_mmd", config, data_root)
 
 
-def pku_mmd2(config: DatasetConfig | None, data_root: Path | None) -> SkeletonDataset:
+def pku_mmd2(config: DatasetConfig, data_root: Path | None) -> SkeletonDataset:
     return load_dataset("pku_mmd2", config, data_root)
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Mapping
 
 import numpy as np
 
@@ -38,6 +39,42 @@ def ntu_rule_partitions(info: DatasetInfo, samples: dict[str, np.ndarray]) -> di
         if column in samples:
             out[bench] = np.isin(samples[column], np.asarray(ids, dtype=np.int64))
     return out
+
+
+def apply_sample_rule(dataset: str, rule: str, meta: Mapping[str, np.ndarray]) -> np.ndarray:
+    """Training-part mask of an NTU benchmark (``dataset``: ``ntu60``/``ntu120``) from
+    per-sample id columns (``subject``, ``camera``, ``setup``; 1-based as in file names).
+    PKU-MMD partitions come from the release's video lists, not from ids."""
+    rules = load_json("sample_rules.json")
+    if dataset not in ("ntu60", "ntu120"):
+        raise ZsbenchError(f"sample rules from ids exist for ntu60/ntu120 only, not {dataset!r}")
+    if rule not in rules[dataset] or rule not in _RULE_COLUMNS:
+        have = [r for r in _RULE_COLUMNS if r in rules[dataset]]
+        raise ZsbenchError(f"sample_rules.json: {dataset} has no rule {rule!r}; available: {have}")
+    column, ids_key = _RULE_COLUMNS[rule]
+    if column not in meta:
+        raise ZsbenchError(f"dataset {dataset!r}: meta column {column!r} needed by {rule}")
+    return np.isin(np.asarray(meta[column]), rules[dataset][rule][ids_key])
+
+
+def ntu_sample_names(dataset: str, usable: bool = True) -> list[str]:
+    """Every NTU sample name of ``ntu60``/``ntu120`` (sorted), from the shipped inventory;
+    ``usable`` drops the official missing-skeleton list."""
+    if dataset not in ("ntu60", "ntu120"):
+        raise ZsbenchError(f"NTU inventory covers ntu60/ntu120 only, not {dataset!r}")
+    inv = load_json("ntu_inventory.json")
+    names = []
+    for s, performers in inv["setups"].items():
+        setup = int(s)
+        if dataset == "ntu60" and setup > 17:
+            continue
+        acts = range(1, 61) if setup <= 17 else range(61, 121)
+        names += [f"S{setup:03d}C{c:03d}P{p:03d}R{r:03d}A{a:03d}" for p in performers
+                  for c in inv["cameras"] for r in inv["replications"] for a in acts]
+    if usable:
+        missing = set(inv["missing"][dataset])
+        names = [n for n in names if n not in missing]
+    return sorted(names)
 
 
 def partitions(info: DatasetInfo, samples: dict[str, np.ndarray]

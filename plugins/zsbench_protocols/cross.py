@@ -22,7 +22,6 @@ from zsbench.api import Fold, SkeletonDataset, ZsbenchError
 from zsbench.splits import canonical_dataset, class_names, load_split_file, normalise_name
 
 from .folds import EMPTY, build_fold, builtin_splits, partition, select, size_label, unsupported
-from .protocols import as_config
 
 ORDER = ("ntu60", "pku_mmd1")
 # registry names of the partner datasets (zsbench_ntu registers PKU-MMD Part I as pku_mmd)
@@ -126,7 +125,7 @@ def _real(spec: Any, dataset: SkeletonDataset, config: Any, key: str) -> list[Fo
                            f"dataset {partner_name!r}: set config.loader (a callable "
                            "name -> SkeletonDataset; the runner provides it)")
     partner = config.loader(partner_name)
-    if canonical_dataset(partner.name) != partner_key:
+    if (partner.split_key or canonical_dataset(partner.name)) != partner_key:
         raise ZsbenchError(f"protocol {spec.name!r}: loader returned {partner.name!r} for "
                            f"{partner_name!r}, expected a {partner_key} dataset")
     for ds, k in ((dataset, key), (partner, partner_key)):
@@ -166,10 +165,9 @@ def _analogue(spec: Any, dataset: SkeletonDataset, config: Any, splits: list) ->
     return folds
 
 
-def cross_dataset(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
+def cross_dataset(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """Train on one dataset's seen classes, test on the other's unseen classes (ZSL)."""
-    config = as_config(spec, config)
-    key = canonical_dataset(dataset.name)
+    key = dataset.split_key or canonical_dataset(dataset.name)
     if key in ORDER:
         return _real(spec, dataset, config, key)
     for family in ("cross_dataset", "smie"):

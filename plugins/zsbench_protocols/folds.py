@@ -113,7 +113,7 @@ def builtin_splits(spec: Any, dataset: SkeletonDataset, family: str) -> list[Cla
 
 def file_infos(spec: Any, dataset: SkeletonDataset, config: Any) -> list[SplitInfo]:
     """The split-file entries for a real dataset, class names checked."""
-    key = canonical_dataset(dataset.name)
+    key = dataset.split_key or canonical_dataset(dataset.name)
     fam = load_split_file(spec.family)
     infos = [i for i in fam.infos if key is not None and i.split.dataset == key]
     if not infos:

@@ -13,33 +13,23 @@ from .folds import (build_fold, builtin_splits, file_infos, pick_support, rule_f
                     size_label, standard_folds)
 
 
-def as_config(spec: Any, config: Any) -> Any:
-    """Accept a validated model, a plain mapping or None (defaults)."""
-    if config is None:
-        return spec.config()
-    if isinstance(config, dict):
-        return spec.config(**config)
-    return config
-
-
-def synse(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
+def synse(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """SynSE fixed splits (NTU-60 55/5, 48/12; NTU-120 110/10, 96/24) with validation classes."""
-    return standard_folds(spec, dataset, as_config(spec, config))
+    return standard_folds(spec, dataset, config)
 
 
-def smie(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
+def smie(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """SMIE three random folds per dataset (xsub); mean over the folds of a dataset."""
-    return standard_folds(spec, dataset, as_config(spec, config))
+    return standard_folds(spec, dataset, config)
 
 
-def purls(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
+def purls(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """PURLS splits (SynSE sizes plus 40/20, 30/30, 80/40, 60/60)."""
-    return standard_folds(spec, dataset, as_config(spec, config))
+    return standard_folds(spec, dataset, config)
 
 
-def star(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
+def star(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """STAR/Neuron fixed or random splits under xsub / xview / xset."""
-    config = as_config(spec, config)
     want = config.split_set
 
     def keep(info) -> bool:
@@ -48,10 +38,10 @@ def star(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
     return standard_folds(spec, dataset, config, keep)
 
 
-def one_shot(spec: Any, dataset: SkeletonDataset, config: Any = None) -> list[Fold]:
+def one_shot(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """One-shot: one labelled support sample per novel class, given at test time (Fold.support)
     and excluded from scoring."""
-    config: OneShotConfig = as_config(spec, config)
+    assert isinstance(config, OneShotConfig)
     family = spec.family
     if family in dataset.builtin_splits:
         splits = select(builtin_splits(spec, dataset, family), config.splits,
