@@ -16,6 +16,7 @@ RUN_DEFAULTS = {
     "encoder": {"dropout": 0.1},
     "method:pgfa": {"epochs": 8, "batch_size": 32, "warmup_epochs": 1, "lr_steps": [6]},
     "method:dvta": {"epochs": 40, "lr": 1e-3, "batch_size": 64, "warmup_epochs": 4},
+    "method:synse": {"num_cycles": 3, "cycle_length": 600, "cross_start": 300},
 }
 
 
