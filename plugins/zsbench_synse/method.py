@@ -5,7 +5,7 @@ noun phrases (official ``synse/synse_training.py``); GZSL through the seen/unsee
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ class _Model:
     vae: CrossAlignedVAE
     classes: np.ndarray                  # seen classes it was trained on
     losses: list[float]
+    classifiers: dict[tuple[int, ...], LatentClassifier] = field(default_factory=dict)
 
 
 class SynSE(Method):
@@ -44,7 +45,6 @@ class SynSE(Method):
         self._seed = 0
         self._latent = 0
         self._cycle = 0
-        self._classifiers: dict[tuple[int, ...], LatentClassifier] = {}
         self._seen_scorer: gating.LinearScorer | None = None
         self._gate: tuple[tuple[int, ...], gating.SeenUnseenGate] | None = None
 
@@ -99,8 +99,8 @@ class SynSE(Method):
     def _classifier(self, model: _Model, candidates: ClassTexts, seed: int) -> LatentClassifier:
         """The classifier over ``candidates`` trained on latents generated from their noun
         and verb phrases (cached per candidate set)."""
-        key = (id(model),) + tuple(int(c) for c in candidates.class_ids)
-        if key not in self._classifiers:
+        key = tuple(int(c) for c in candidates.class_ids)
+        if key not in model.classifiers:
             cfg = self.config
             nouns, verbs = self._texts(candidates)
             torch.manual_seed(seed + 3)
@@ -108,10 +108,10 @@ class SynSE(Method):
             cls = cls.to(self._device)
             z, y = unseen_latents(model.vae, nouns, verbs, cfg.latents_per_class,
                                   torch.Generator().manual_seed(seed + 4))
-            self._classifiers[key] = train_latent_classifier(
+            model.classifiers[key] = train_latent_classifier(
                 z, y, len(candidates), steps=cfg.classifier_steps, lr=cfg.classifier_lr,
                 relu=cfg.classifier_relu, classifier=cls)
-        return self._classifiers[key]
+        return model.classifiers[key]
 
     def _logits(self, model: _Model, x: Any, candidates: ClassTexts, seed: int) -> np.ndarray:
         cls = self._classifier(model, candidates, seed)
@@ -141,7 +141,6 @@ class SynSE(Method):
         self._latent, latent_from = cfg.resolve_latent_size(family)
         self._cycle, cycle_from = cfg.resolve_cycle_length(family, n_unseen)
         self._train = train
-        self._classifiers.clear()
         self._gate, self._seen_scorer = None, None
         self.model = self._train_model(x, np.asarray(train.labels), train.texts, ctx,
                                        self._seed, "SynSE training")
