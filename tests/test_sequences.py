@@ -53,8 +53,9 @@ def test_fold_inputs_of_an_end_to_end_method_are_views_of_the_store(store):
     dataset = SimpleNamespace(data=store)
     fold = SimpleNamespace(train=np.array([0, 3, 5]), test_seen=np.array([6]),
                            test_unseen=np.array([8, 9]), support=None)
-    inputs, info = fold_inputs(comp, dataset, fold, ctx=None, factory=None)
-    assert info is None and set(inputs) == {"train", "test_seen", "test_unseen"}
-    for name, part in inputs.items():
+    fi = fold_inputs(comp, dataset, fold, ctx=None, factory=None)
+    assert fi.encoder is None and fi.labels is None
+    assert set(fi.x) == {"train", "test_seen", "test_unseen"}
+    for name, part in fi.x.items():
         assert isinstance(part, Sequences) and part.data is store     # nothing loaded
         assert np.array_equal(np.asarray(part), np.asarray(store)[getattr(fold, name)])
