@@ -9,8 +9,8 @@ import numpy as np
 
 from .api import (ClassTexts, Fold, FoldInputs, RunContext, TestView, TrainView, ZsbenchError,
                   concat_inputs)
-from .metrics import (batch_mean_accuracy, calibrated_stacking, choose_gamma, gzsl_metrics,
-                      standardise_scores, top1_accuracy)
+from .metrics import (batch_mean_accuracy, calibrated_stacking, choose_gamma, class_counts,
+                      gzsl_metrics, standardise_scores, top1_accuracy)
 from .views import ValidationProblem, carve_validation_classes, train_view, validation_problem
 
 #: ``(fold, problem) -> (x_train, x_test, encoder info)``: inputs of the gamma-validation
@@ -81,6 +81,8 @@ def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: FoldInputs,
                 acc = top1_accuracy(final_pred, target)
                 details["zsl_acc_after_transductive_step"] = acc
         metrics["zsl_acc"] = _zsl_accuracy(comp, final_pred, target, acc, details, ctx)
+        out["class_counts"] = {"classes": [int(c) for c in unseen], "names": list(cand.class_names),
+                               **class_counts(final_pred, target, len(unseen))}
     if "gzsl" in settings:
         out["gzsl_rule"] = _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu,
                                  ctx, metrics, validation_inputs)

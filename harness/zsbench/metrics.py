@@ -74,3 +74,18 @@ def choose_gamma(scores: np.ndarray, target_cols: np.ndarray, seen_mask: np.ndar
         if h > best_h + 1e-12:
             best_gamma, best_h = float(g), h
     return best_gamma, best_h
+
+
+def class_counts(pred_cols: np.ndarray, target_cols: np.ndarray, num_classes: int,
+                 confusion_up_to: int = 100) -> dict[str, list]:
+    """Per-class ``correct``/``total`` sample counts and, for up to ``confusion_up_to``
+    classes, the confusion matrix (row = true column, column = predicted column)."""
+    pred_cols = np.asarray(pred_cols, dtype=np.int64)
+    target_cols = np.asarray(target_cols, dtype=np.int64)
+    conf = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(conf, (target_cols, pred_cols), 1)
+    out: dict[str, list] = {"correct": [int(v) for v in np.diag(conf)],
+                            "total": [int(v) for v in conf.sum(1)]}
+    if num_classes <= confusion_up_to:
+        out["confusion"] = conf.tolist()
+    return out

@@ -17,6 +17,20 @@ SCHEMA_VERSION = 1
 METRICS = ("zsl_acc", "gzsl_acc_seen", "gzsl_acc_unseen", "gzsl_h")
 
 
+class ClassCounts(BaseModel):
+    """Per-class results of the ZSL setting (unseen classes, in ``classes`` order): sample
+    counts per true class and, up to 100 classes, the confusion matrix (rows = true class,
+    columns = predicted class). Written by the core's evaluation; optional in records."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    classes: list[int]
+    names: list[str] = Field(default_factory=list)
+    correct: list[int]
+    total: list[int]
+    confusion: list[list[int]] | None = None
+
+
 class FoldRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -35,6 +49,7 @@ class FoldRecord(BaseModel):
     gzsl_rule: dict[str, Any] | None = None
     details: dict[str, Any] = Field(default_factory=dict)
     encoder: dict[str, Any] | None = None
+    class_counts: ClassCounts | None = None
 
 
 class ResultRecord(BaseModel):

@@ -181,7 +181,8 @@ def _run_folds(cfg: RunConfig, plugins: PluginSet, comp: Components, dataset: Sk
                         n_test_unseen=len(inputs.x["test_unseen"]),
                         n_test_seen=len(inputs.x["test_seen"]),
                         seconds=round(time.perf_counter() - t0, 3), gzsl_rule=result.get("gzsl_rule"),
-                        details={**ctx.details, **result.get("details", {})}, encoder=inputs.encoder)
+                        details={**ctx.details, **result.get("details", {})}, encoder=inputs.encoder,
+                        class_counts=result.get("class_counts"))
         fold_records.append(fr)
         notify(plugins, "zsbench_fold_end", record=record, fold=fr.model_dump(mode="json"),
                log=log)
