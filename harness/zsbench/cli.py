@@ -243,8 +243,8 @@ def _verify_hook(plugins: Any, target: str) -> Any:
 def cmd_data(args: argparse.Namespace) -> int:
     if args.data_command == "verify":
         plugins = _load(args)
-        options = {"frames": args.frames} if args.frames else {}
-        _verify_hook(plugins, args.target)(args.target, args.data_root, options)
+        verify_opts = {"frames": args.frames} if args.frames else {}
+        _verify_hook(plugins, args.target)(args.target, args.data_root, verify_opts)
         return 0
     if args.data_command != "prepare":
         raise ZsbenchError("usage: zsbench data prepare DATASET --raw DIR [--out DIR] [--frames N]"
