@@ -103,6 +103,17 @@ def test_gate_options_are_recorded_as_deviations():
     assert (ctx.details["gate"]["temperature"], ctx.details["gate"]["threshold"]) == (3.0, 0.54)
 
 
+def test_ablation_switches_run():
+    train, test, cand, y, ctx = problem(seed=2)
+    cfg = CadaVAEConfig(**{**FAST, "num_cycles": 1, "cycle_length": 60}, schedule="original_cadavae",
+                        per_dim_noise=True, classifier_relu=False, text_kl="synse", align_weight=0.5)
+    m = CadaVAE(cfg)
+    m.fit(train, ctx)
+    assert np.isfinite(ctx.details["final_loss_terms"]["loss"])
+    s = m.score(test, cand, ctx)
+    assert s.shape == (len(y), 5) and (s < 0).any()     # no ReLU on the logits
+
+
 def test_rejects_sequences():
     train, test, cand, y, ctx = problem()
     m = CadaVAE(CadaVAEConfig(**FAST))
