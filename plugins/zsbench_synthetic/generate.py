@@ -13,7 +13,7 @@ from .config import SyntheticConfig
 from .render import (action_phase, body_codes, finish, partner_codes, place, pose_angles,
                      view)
 from .skeleton import FORWARD, RIGHT, forward_kinematics, subject_segments, yaw_matrix
-from .texts import class_texts
+from .texts import class_texts, neuron_texts
 
 GENERATOR_VERSION = "zsbench-synthetic/1"
 NUM_CAMERAS = 3
@@ -117,6 +117,9 @@ def generate(config: SyntheticConfig | None = None) -> SyntheticData:
     r_classes, r_texts, r_subjects, r_schedule, r_motion, r_noise = streams
     comps = select_classes(cfg.num_classes, cfg.two_person_fraction, r_classes)
     texts = class_texts(comps, r_texts)
+    # a seventh stream (children 0-5 are the ones above, so nothing else changes)
+    r_neuron = np.random.default_rng(np.random.SeedSequence(cfg.seed).spawn(7)[6])
+    texts.update(neuron_texts(comps, r_neuron))
     segs = subject_segments(cfg.num_subjects, r_subjects)
     cls, subject, setup, replication = _schedule(cfg, r_schedule)
     world, lengths = _performances(cfg, comps, cls, subject, replication, segs, r_motion)
