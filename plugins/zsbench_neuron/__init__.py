@@ -1,0 +1,1 @@
+"""Neuron method plugin for zsbench (Chen et al., CVPR 2025)."""
