@@ -45,6 +45,9 @@ def test_presets_and_needs():
     cfg = CadaVAEConfig()
     assert cfg.latent_for("ntu60") == 100 and cfg.latent_for("ntu120") == 200
     assert cfg.latent_for("synthetic") == 100
+    assert cfg.resolved(DatasetInfo(name="n", family="ntu120", num_classes=120)).latent_size == 200
+    assert CadaVAEConfig(latent_size=64).resolved(DatasetInfo(name="n", family="ntu120",
+                                                              num_classes=120)).latent_size == 64
     assert cfg.cycle_length_for("ntu60", 5) == 1700 and cfg.cycle_length_for("ntu60", 12) == 1900
     assert cfg.cycle_length_for("ntu120", 10) == 1900 and cfg.cycle_length_for("synthetic", 8) == 1700
     assert CadaVAEConfig(cycle_length=30).cycle_length_for("ntu120", 10) == 30

@@ -92,6 +92,11 @@ class VAEMethodConfig(MethodConfig):
             raise ValueError("gate_holdout counts must be >= 1")
         return self
 
+    def resolved(self, dataset) -> "VAEMethodConfig":
+        """The latent size the dataset's preset picks, filled in for the record (the cycle
+        length also depends on the fold's number of unseen classes: see ``details``)."""
+        return self.model_copy(update={"latent_size": self.latent_for(dataset.family)})
+
     def latent_for(self, family: str) -> int:
         return self.latent_size or LATENT_BY_FAMILY.get(family, 100)
 
