@@ -317,3 +317,43 @@ def test_plugin_specs():
             "sys.exit(1 if 'torch' in sys.modules else 0)")
     env = {"PYTHONPATH": f"{ROOT / 'harness'}:{ROOT / 'plugins'}", "PATH": "/usr/bin:/bin"}
     assert subprocess.run([sys.executable, "-c", code], env=env).returncode == 0
+
+
+def test_eval_pass_computes_empty_body_slots_once_with_the_same_result():
+    """Feature extraction skips repeated all-zero second bodies; the output equals the plain
+    pass over every slot (eval mode: slots are independent), and training is unchanged."""
+    torch.manual_seed(0)
+    enc = STGCN(STGCNConfig(hidden_channels=8, dropout=0.5))
+    for mod in enc.modules():
+        if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            mod.running_mean.normal_()
+            mod.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(6, 3, 20, 25, 2)
+    x[[0, 2, 3], :, :, :, 1] = 0          # single-actor samples
+    x[4] = 0                              # an empty sample: both slots empty
+    slots = x.permute(0, 4, 1, 2, 3).reshape(12, 3, 20, 25)
+    calls = []
+    real = enc._slots_forward
+    enc._slots_forward = lambda s: calls.append(len(s)) or real(s)
+    enc.eval()
+    with torch.no_grad():
+        fast = enc(x)
+        plain = real(slots).view(6, 2, -1, 5, 25).mean(1).mean((2, 3))
+    assert sorted(calls) == [1, 7]        # one empty slot computed, 7 busy slots batched
+    assert torch.allclose(fast, plain, atol=1e-5)
+    enc.train()
+    calls.clear()
+    enc(x)
+    assert calls == [12]                  # training: every slot, batch-norm statistics intact
+
+
+def test_allocator_tuning_is_idempotent_and_can_be_disabled(monkeypatch):
+    import zsbench.cpu as cpu
+
+    monkeypatch.setattr(cpu, "_done", None)
+    monkeypatch.setenv("ZSBENCH_TUNE_MALLOC", "0")
+    assert cpu.tune_allocator() is False
+    monkeypatch.setattr(cpu, "_done", None)
+    monkeypatch.delenv("ZSBENCH_TUNE_MALLOC")
+    first = cpu.tune_allocator()
+    assert cpu.tune_allocator() is first

@@ -61,15 +61,33 @@ def build_parser() -> argparse.ArgumentParser:
     pl = sub.add_parser("plugins", help="list plugins with their distribution, status and components")
     _plugin_args(pl)
 
-    rep = sub.add_parser("report", help="tables (Markdown or CSV) from result records under DIR")
+    rep = sub.add_parser("report", help="leaderboard and tables (Markdown, CSV or a static "
+                         "HTML page) from result records under DIR")
     rep.add_argument("dir", type=Path)
-    rep.add_argument("--format", choices=["md", "csv"], default="md")
+    rep.add_argument("--format", choices=["md", "csv", "html"], default="md",
+                     help="md: leaderboard tables + per-run table; csv: the leaderboard in long "
+                     "form (--table runs: the per-run/fold table); html: one self-contained page "
+                     "with plots (needs matplotlib)")
+    rep.add_argument("--table", choices=["leaderboard", "runs"], default="leaderboard",
+                     help="which table --format csv writes (default: leaderboard)")
     rep.add_argument("--output", type=Path, help="write to this file (atomically) instead of stdout")
+    rep.add_argument("--golden", type=Path, metavar="DIR", help="also compare embedded-benchmark "
+                     "runs with the golden numbers in DIR (e.g. benchmarks/golden)")
+    _plugin_args(rep)
 
-    chk = sub.add_parser("check", help="fail if results regress below reported/baseline numbers")
+    chk = sub.add_parser("check", help="compare results with the papers' reported numbers (or a "
+                         "baseline); non-zero exit when a difference exceeds the tolerance or "
+                         "nothing matched")
     chk.add_argument("dir", type=Path)
-    chk.add_argument("--tolerance", type=float, default=1.0, help="points (default 1.0)")
-    chk.add_argument("--baseline", type=Path, help="JSON {metric: value} to check against")
+    chk.add_argument("--tolerance", type=float, default=1.0,
+                     help="points: |reproduced - reported| above it fails (default 1.0)")
+    chk.add_argument("--one-sided", action="store_true",
+                     help="fail only when reproduced < reported - tolerance")
+    chk.add_argument("--baseline", type=Path, help="JSON {metric: value} compared with each "
+                     "run's mean, or a golden file of the regression matrix (benchmarks/golden/)")
+    chk.add_argument("--no-commands", action="store_true",
+                     help="do not list the reported numbers and the command reproducing each")
+    _plugin_args(chk)
 
     cp = sub.add_parser("check-plugin", help="smoke-run a method on a shrunken embedded benchmark")
     cp.add_argument("name", help="method plugin name")
@@ -173,45 +191,91 @@ def _warn_unreadable(problems: list[str]) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .report import to_csv, to_markdown
+    from .compare import leaderboard, plugin_rows, read_golden_dir, with_golden
+    from .report import leaderboard_csv, leaderboard_markdown, to_csv, to_markdown
     from .results import find_records, write_atomic
 
     problems: list[str] = []
-    records = [r for _, r in find_records(args.dir, problems)]
+    found = find_records(args.dir, problems)
     _warn_unreadable(problems)
-    if not records:
+    if not found:
         raise ZsbenchError(f"no readable result.json found under {args.dir}")
-    text = to_markdown(records) if args.format == "md" else to_csv(records)
-    if args.output:
-        write_atomic(args.output, text)
+    records = [r for _, r in found]
+    rows_for = plugin_rows(_load(args))
+    if args.golden:
+        if not args.golden.is_dir():
+            raise ZsbenchError(f"--golden {args.golden}: not a folder of golden files")
+        rows_for = with_golden(rows_for, read_golden_dir(args.golden))
+    entries = leaderboard(list(found), rows_for)
+    data: str | bytes
+    if args.format == "html":
+        from .leaderboard import html_page
+
+        data = html_page(entries, found)
+    elif args.format == "csv":
+        data = leaderboard_csv(entries) if args.table == "leaderboard" else to_csv(records)
     else:
-        print(text, end="")
+        data = leaderboard_markdown(entries) + "### runs\n\n" + to_markdown(records)
+    if args.output:
+        write_atomic(args.output, data)
+        print(f"wrote {args.output}", file=sys.stderr)
+    else:
+        print(data, end="")
     return 0
 
 
+def read_baseline(path: Path) -> tuple[dict[str, float] | None, list[dict[str, str]] | None]:
+    """``--baseline``: ``{metric: value}`` (whole-run means), or a golden file of the
+    regression matrix (its ``numbers`` rows are matched per split group)."""
+    from .compare import golden_rows
+
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ZsbenchError(f"baseline {path}: {exc}") from None
+    rows = golden_rows(data, path)
+    if rows is not None:
+        return None, rows
+    if not isinstance(data, dict) or not all(isinstance(v, (int, float)) for v in data.values()):
+        raise ZsbenchError(f"baseline {path}: expected {{metric: value}} or a golden file "
+                           "with a 'numbers' list")
+    return {k: float(v) for k, v in data.items()}, None
+
+
 def cmd_check(args: argparse.Namespace) -> int:
-    from .report import check_against
+    from .compare import compare_record, plugin_rows
+    from .report import check_table, reproduce_listing
     from .results import find_records
 
-    baseline = None
-    if args.baseline:
-        try:
-            baseline = json.loads(args.baseline.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ZsbenchError(f"baseline {args.baseline}: {exc}") from None
+    baseline, golden = read_baseline(args.baseline) if args.baseline else (None, None)
     unreadable: list[str] = []
     records = find_records(args.dir, unreadable)
     _warn_unreadable(unreadable)
-    compared: list[str] = []
-    problems = check_against(records, baseline, args.tolerance, compared)
-    for p in problems:
-        print(f"REGRESSION {p}")
-    if not compared:
+    plugins = _load(args)
+    rows_for = plugin_rows(plugins)
+    comparisons = []
+    for path, rec in records:
+        rows = golden if golden is not None else rows_for(rec.plugin)
+        comparisons += compare_record(rec, rows, baseline, path)
+    if comparisons:
+        print(check_table(comparisons, args.tolerance, args.one_sided))
+    problems = [c for c in comparisons if c.outside(args.tolerance, args.one_sided)]
+    for c in problems:
+        print(f"REGRESSION {c.path}: {c.group} {c.metric} = {c.reproduced:.2f}, "
+              f"{c.source} {c.reported:.2f}: difference {c.diff:+.2f} exceeds {args.tolerance}")
+    if not args.no_commands and golden is None:
+        for method in dict.fromkeys(rec.plugin for _, rec in records):
+            rows = rows_for(method)
+            if rows:
+                spec = plugins.methods.get(method)
+                print("\n" + reproduce_listing(method, rows, comparisons, spec.config))
+    if not comparisons:
         print(f"nothing was compared: none of the {len(records)} record(s) under {args.dir} "
-              "has a reported number (or a --baseline value) for the metrics it measured")
+              "matches a reported number (or a --baseline value) for the metrics it measured")
         return 1
-    print(f"checked {len(records)} record(s), {len(compared)} comparison(s): "
-          f"{len(problems)} regression(s)"
+    print(f"checked {len(records)} record(s), {len(comparisons)} comparison(s): "
+          f"{len(problems)} regression(s) (tolerance {args.tolerance}"
+          + (", one-sided" if args.one_sided else "") + ")"
           + (f"; {len(unreadable)} unreadable record(s) skipped" if unreadable else ""))
     return 1 if problems or unreadable else 0
 

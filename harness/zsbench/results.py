@@ -74,6 +74,8 @@ class ResultRecord(BaseModel):
         "protocol mixes groups; 'summary' is then the mean over all folds")
     reported: dict[str, float | None] = Field(default_factory=dict)
     reported_source: str = ""
+    reported_variant: str = Field("default", description="the row 'variant' of the method's "
+                                  "reported numbers this configuration corresponds to")
     deviations: list[str] = Field(default_factory=list)
     transductive: bool = False
     text: dict[str, Any] = Field(default_factory=dict)

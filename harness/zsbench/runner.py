@@ -14,11 +14,12 @@ from . import __version__
 from .api import (ClassTexts, DatasetInfo, EncoderFactory, Fold, FoldInputs, RunContext,
                   Sequences, SkeletonDataset, TestView, ZsbenchError)
 from .config import RunConfig
+from .cpu import tune_allocator
 from .device import resolve_device
 from .evaluate import evaluate_fold
 from .plugins import PluginSet, load_plugins, notify
 from .progress import progress
-from .reported import reported_for
+from .reported import reported_for, variant_of
 from .results import (METRICS, FoldRecord, ResultRecord, check_writable, claim_run_folder,
                       write_new)
 from .setup import Components, resolve
@@ -110,13 +111,9 @@ def versions(plugins: PluginSet) -> dict[str, str]:
     return out
 
 
-def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[ResultRecord, Path]:
-    """Execute one run and write ``<out>/<run_id>/result.json``. Returns the record and path."""
-    plugins = plugins or load_plugins()
-    comp = resolve(plugins, cfg)
-    check_writable(cfg.out)
-    device = resolve_device(cfg.device)
-    seed_everything(cfg.seed)
+def dataset_and_folds(cfg: RunConfig, plugins: PluginSet, comp: Components
+                      ) -> tuple[SkeletonDataset, list[Fold]]:
+    """The run's dataset and its folds (those named by ``cfg.folds``, else all)."""
     data_root = cfg.data_root
     if data_root is None and not comp.dataset.real and cfg.cache_dir:
         data_root = cfg.cache_dir       # generated data is a cache: it follows --cache-dir
@@ -131,6 +128,18 @@ def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[Re
         if unknown:
             raise ZsbenchError(f"unknown fold(s) {sorted(unknown)}; this protocol has {names}")
         folds = [f for f in folds if f.name in cfg.folds]
+    return dataset, folds
+
+
+def run(cfg: RunConfig, plugins: PluginSet | None = None, log=print) -> tuple[ResultRecord, Path]:
+    """Execute one run and write ``<out>/<run_id>/result.json``. Returns the record and path."""
+    plugins = plugins or load_plugins()
+    comp = resolve(plugins, cfg)
+    tune_allocator()
+    check_writable(cfg.out)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    dataset, folds = dataset_and_folds(cfg, plugins, comp)
     settings: list[str] = list(cfg.settings or comp.protocol.settings)
     log(f"zsbench {__version__}: method {comp.method.name}, protocol {comp.protocol.name}, "
         f"dataset {dataset.name} ({len(dataset)} samples, {dataset.num_classes} classes), "
@@ -171,6 +180,11 @@ def _run_folds(cfg: RunConfig, plugins: PluginSet, comp: Components, dataset: Sk
             validation_inputs = _validation_inputs(comp, src, ctx, factory)
         result = evaluate_fold(comp, fold, fold_bank, inputs, ctx, settings, src.labels,
                                validation_inputs=validation_inputs)
+        if result.get("embeddings"):    # diagnostics option: numbers (and plot) per fold
+            from .diagnostics import fold_diagnostics
+
+            result["details"]["feature_diagnostics"] = fold_diagnostics(
+                result.pop("embeddings"), out_dir, fold.name, cfg.diagnostics, ctx.seed)
         for d in ctx.deviations:
             if d not in deviations:
                 deviations.append(d)
@@ -197,7 +211,7 @@ def _run_folds(cfg: RunConfig, plugins: PluginSet, comp: Components, dataset: Sk
         paper=comp.method.paper,
         device=device, seed=cfg.seed, data_fingerprint=dataset.fingerprint, folds=fold_records,
         summary=summary, group_summary=groups if len(groups) > 1 else {}, reported=reported,
-        reported_source=source, deviations=deviations,
+        reported_source=source, reported_variant=variant_of(comp.method_cfg), deviations=deviations,
         transductive=comp.method.transductive,
         text={"kinds": comp.text_kinds, "encoder": comp.text_encoder.name,
               "sources": [s.name for s, _ in comp.text_sources], "control": cfg.text_control})

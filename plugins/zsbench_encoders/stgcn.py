@@ -108,22 +108,46 @@ class STGCN(nn.Module):
             self.edge_importance = None
 
     def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """(N, C, T, V, M) -> last block output averaged over bodies, (N, out_dim, T', V)."""
+        """(N, C, T, V, M) -> last block output averaged over bodies, (N, out_dim, T', V).
+
+        In eval mode every body slot is computed independently (batch norm uses its running
+        statistics), so all-zero slots (the absent second body of single-actor samples) all
+        give the same map: it is computed once and the other slots are batched without them.
+        Same result as the plain pass up to float rounding; training mode is unchanged."""
         if x.dim() != 5:
             raise ZsbenchError(f"ST-GCN expects (N, C, T, V, M), got shape {tuple(x.shape)}")
         n, c, t, v, m = x.shape
         if c != self.config.in_channels or v != NUM_JOINTS:
             raise ZsbenchError(f"ST-GCN built for C={self.config.in_channels}, V={NUM_JOINTS}; "
                                f"got C={c}, V={v}")
-        # (N, M, V, C, T) -> (N*M, V*C, T): data_bn statistics shared by the body slots
-        x = x.permute(0, 4, 3, 1, 2).contiguous().view(n * m, v * c, t)
-        x = self.data_bn(x)
-        x = x.view(n, m, v, c, t).permute(0, 1, 3, 4, 2).contiguous().view(n * m, c, t, v)
+        slots = x.permute(0, 4, 1, 2, 3).reshape(n * m, c, t, v)
+        if not self.training and m > 1:
+            empty = slots.flatten(1).abs().amax(dim=1) == 0
+            if bool(empty.any()):
+                out = self._empty_aware(slots, empty)
+                return out.view(n, m, *out.shape[1:]).mean(dim=1)
+        out = self._slots_forward(slots)
+        return out.view(n, m, *out.shape[1:]).mean(dim=1)
+
+    def _empty_aware(self, slots: torch.Tensor, empty: torch.Tensor) -> torch.Tensor:
+        busy = (~empty).nonzero().squeeze(1)
+        const = self._slots_forward(slots[empty.nonzero()[0]])          # one empty slot
+        out = const.new_empty((len(slots),) + tuple(const.shape[1:]))
+        out[empty] = const
+        if busy.numel():
+            out[busy] = self._slots_forward(slots[busy])
+        return out
+
+    def _slots_forward(self, slots: torch.Tensor) -> torch.Tensor:
+        """(S, C, T, V) body slots -> (S, out_dim, T', V)."""
+        s, c, t, v = slots.shape
+        # (S, V, C, T) -> (S, V*C, T): data_bn normalises each (joint, channel) pair
+        y = self.data_bn(slots.permute(0, 3, 1, 2).reshape(s, v * c, t))
+        y = y.view(s, v, c, t).permute(0, 2, 3, 1).contiguous()
         for i, block in enumerate(self.blocks):
             adj = self.A * self.edge_importance[i] if self.edge_importance is not None else self.A
-            x = block(x, adj)
-        _, c2, t2, v2 = x.shape
-        return x.view(n, m, c2, t2, v2).mean(dim=1)
+            y = block(y, adj)
+        return y
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.feature_map(x).mean(dim=(2, 3))
