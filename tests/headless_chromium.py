@@ -3,7 +3,7 @@ pipe``: JSON messages on file descriptors 3 and 4, no extra package), record eve
 the page makes and every Content-Security-Policy violation, evaluate an expression in the
 page and take a full-page screenshot.
 
-    python tests/headless_chromium.py PAGE.html --screenshot OUT.png [--width 1280]
+    python tests/headless_chromium.py PAGE.html --screenshot OUT.png [--width 1280] [--max-height N]
 
 Used by tests/test_leaderboard.py and to make the screenshot in docs/.
 """
@@ -129,9 +129,11 @@ class _Pipe:
 
 
 def open_page(page: Path, expression: str = "null", width: int = 1280,
-              screenshot: bool = True, binary: str | None = None) -> PageResult:
+              screenshot: bool = True, binary: str | None = None,
+              max_height: int | None = None) -> PageResult:
     """Load ``page`` (a local file) and report what it requested, its CSP violations, the
-    JSON value of ``expression`` evaluated after load, and a full-page PNG screenshot."""
+    JSON value of ``expression`` evaluated after load, and a full-page PNG screenshot (its
+    top ``max_height`` pixels when given)."""
     binary = binary or find_chromium()
     if not binary:
         raise FileNotFoundError("no Chromium found (apt-get install chromium)")
@@ -157,11 +159,13 @@ def open_page(page: Path, expression: str = "null", width: int = 1280,
             shot = b""
             if screenshot:
                 m = pipe.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
+                height = int(m["height"]) + 1
                 pipe.send("Emulation.setDeviceMetricsOverride", {
-                    "width": width, "height": int(m["height"]) + 1, "deviceScaleFactor": 1,
-                    "mobile": False}, session=session)
+                    "width": width, "height": min(height, max_height or height),
+                    "deviceScaleFactor": 1, "mobile": False}, session=session)
                 shot = base64.b64decode(pipe.send("Page.captureScreenshot", {
-                    "format": "png", "captureBeyondViewport": True}, session=session)["data"])
+                    "format": "png", "captureBeyondViewport": max_height is None},
+                    session=session)["data"])
             requests = [ev["params"]["request"]["url"] for ev in pipe.events
                         if ev.get("method") == "Network.requestWillBeSent"
                         and ev.get("sessionId") == session]
@@ -178,10 +182,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("page", type=Path)
     ap.add_argument("--screenshot", type=Path, required=True)
     ap.add_argument("--width", type=int, default=1280)
+    ap.add_argument("--max-height", type=int, help="keep only the top of the page (pixels)")
     args = ap.parse_args(argv)
-    res = open_page(args.page, width=args.width)
+    res = open_page(args.page, width=args.width, max_height=args.max_height)
     args.screenshot.write_bytes(res.screenshot)
-    print(f"requests: {res.requests}\nCSP violations: {res.violations}\n"
+    outside = [u for u in res.requests if not u.startswith(("file:", "data:"))]
+    print(f"requests: {len(res.requests)} ({len(outside)} leaving the page: {outside})\n"
+          f"CSP violations: {res.violations}\n"
           f"screenshot: {args.screenshot} ({len(res.screenshot)} bytes)")
     return 0
 

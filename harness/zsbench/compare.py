@@ -273,11 +273,12 @@ def leaderboard(records: list[tuple[Path | None, ResultRecord]], rows_for: RowsF
     entries = []
     for path, rec in records:
         rows = rows_for(rec.plugin) if rows_for else None
-        for g in record_groups(rec):
+        groups = record_groups(rec)
+        for g in groups:
             chosen, _ = (match_rows(rows, rec.plugin, rec.protocol, g.dataset, {g.split},
                                     rec.reported_variant, {g.sample_rule}) if rows else ({}, []))
             rep = {m: (float(r["value"]), row_source(r)) for m, r in chosen.items()}
-            if not rep and len(record_groups(rec)) == 1:
+            if not rep and len(groups) == 1:
                 rep = {m: (v, rec.reported_source or "record") for m, v in rec.reported.items()
                        if v is not None}
             entries.append(Entry(rec, path, g, {m: g.value(m) for m in METRICS}, rep))

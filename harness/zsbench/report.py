@@ -239,13 +239,16 @@ def reproduce_listing(method: str, rows: list[dict[str, str]], comparisons: list
              f"(text sources and encoders of each paper: docs/methods/{method}.md):"]
     for command, rs in command_groups([r for r in rows if r.get("method") == method], config_cls):
         lines.append(f"  {command}")
+        same: dict[tuple, list[dict[str, str]]] = {}     # one number quoted by several papers
         for r in rs:
-            metric = metric_key(r) or ""
-            rule = f" {r['sample_rule']}" if r.get("sample_rule") else ""
-            label = f"{r.get('dataset')} {r.get('split')}{rule}"
-            hit = matched.get(id(r))
-            seen = (f"reproduced {hit.reproduced:.2f} ({hit.diff:+.2f}) by {hit.rec.run_id}"
+            key = (r.get("dataset"), r.get("split"), r.get("sample_rule", ""), metric_key(r),
+                   float(r["value"]))
+            same.setdefault(key, []).append(r)
+        for (dataset, split, rule, metric, value), quoted in same.items():
+            label = f"{dataset} {split}" + (f" {rule}" if rule else "")
+            hit = next((matched[id(r)] for r in quoted if id(r) in matched), None)
+            seen = (f"reproduced {hit.reproduced:.2f} ({fmt(hit.diff, signed=True)}) by {hit.rec.run_id}"
                     if hit else "not in these results")
-            lines.append(f"    {label:<26} {metric:<16} {float(r['value']):6.2f}  "
-                         f"{row_source(r):<18} {seen}")
+            sources = "; ".join(dict.fromkeys(row_source(r) for r in quoted))
+            lines.append(f"    {label:<26} {metric:<16} {value:6.2f}  {sources:<30} {seen}")
     return "\n".join(lines)
