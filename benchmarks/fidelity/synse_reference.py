@@ -144,7 +144,8 @@ out.update(prob_gate=np.asarray(e["prob_gate"]).tolist(),
 '''
 
 
-def gate_rows(rng: np.random.Generator, n: int, unseen: bool, ss: int, c: int) -> tuple[np.ndarray, np.ndarray]:
+def gate_rows(rng: np.random.Generator, n: int, unseen: bool, ss: int,
+              c: int) -> tuple[np.ndarray, np.ndarray]:
     """Synthetic ZSL softmax (n, ss) and seen-classifier logits (n, c) that a gate can
     partly separate: unseen rows have a peaked ZSL softmax and flat logits, seen rows the
     opposite, with overlap."""
