@@ -412,3 +412,10 @@ class Method:
         core apply its calibrated stacking."""
         return None
 
+    def embed(self, test: TestView, ctx: RunContext) -> Any:
+        """Test features after the method's alignment, (N, D), for the feature diagnostics
+        (run option ``diagnostics``); or ``{"before": (N, D0), "after": (N, D)}`` when the
+        features before alignment are not ``test.x`` (end-to-end methods). None = not
+        available (the default)."""
+        return None
+

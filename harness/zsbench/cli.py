@@ -1,4 +1,4 @@
-"""Command line: ``zsbench run|list|plugins|report|check|check-plugin|data``.
+"""Command line: ``zsbench run|list|plugins|report|check|check-plugin|data|sweep|compare``.
 
 Thin by design: it parses arguments, builds the run config and calls the runner. It never
 imports torch for ``list``, ``plugins`` or ``--help``. Every ZsbenchError becomes a one-line
@@ -30,8 +30,8 @@ def _plugin_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="zsbench", description="zsbench: benchmark harness for zero-shot skeleton-based "
-        "action recognition. Commands: run, list, plugins, report, check, check-plugin, data "
-        "(`zsbench COMMAND --help` for each).")
+        "action recognition. Commands: run, list, plugins, report, check, check-plugin, data, "
+        "sweep, compare (`zsbench COMMAND --help` for each).")
     parser.add_argument("--version", action="version", version=f"zsbench {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--data-root", type=Path, help="data root (default: as for zsbench run)")
     ver.add_argument("--frames", type=int, choices=[50, 64, 300], help="only this length")
     _plugin_args(ver)
+    from .cli_sweep import add_parsers
+
+    add_parsers(sub, _plugin_args)      # sweep, compare
     return parser
 
 
@@ -349,9 +352,12 @@ def cmd_check_plugin(args: argparse.Namespace) -> int:
     return 0
 
 
+from .cli_sweep import cmd_compare, cmd_sweep  # noqa: E402
+
 COMMANDS = {"run": cmd_run, "check-plugin": cmd_check_plugin, "list": cmd_list, "plugins": cmd_plugins,
             "report": cmd_report,
-            "check": cmd_check, "data": cmd_data}
+            "check": cmd_check, "data": cmd_data, "sweep": lambda a: cmd_sweep(a, _load),
+            "compare": lambda a: cmd_compare(a)}
 
 
 def describe_unexpected(exc: BaseException) -> str:

@@ -56,6 +56,10 @@ class RunConfig(BaseModel):
         default=None, ge=1, description="test batch size for batch_mean; default: the "
         "method's MethodSpec.official_test_batch_size, else 64")
     folds: list[str] | None = Field(default=None, description="run only these fold names")
+    diagnostics: Literal["off", "metrics", "tsne"] = Field(
+        default="off", description="feature diagnostics of unseen test features before/after "
+        "the method's alignment (zsbench.diagnostics): 'metrics' = Fisher ratio and "
+        "silhouette in the fold details; 'tsne' = also a t-SNE plot beside the record (slow)")
     run_id: str | None = None
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
 

@@ -11,6 +11,7 @@ from .api import (ClassTexts, Fold, FoldInputs, RunContext, TestView, TrainView,
                   concat_inputs)
 from .metrics import (batch_mean_accuracy, calibrated_stacking, choose_gamma, class_counts,
                       gzsl_metrics, standardise_scores, top1_accuracy)
+from .stats import pack_bits
 from .views import ValidationProblem, carve_validation_classes, train_view, validation_problem
 
 #: ``(fold, problem) -> (x_train, x_test, encoder info)``: inputs of the gamma-validation
@@ -81,12 +82,33 @@ def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: FoldInputs,
                 acc = top1_accuracy(final_pred, target)
                 details["zsl_acc_after_transductive_step"] = acc
         metrics["zsl_acc"] = _zsl_accuracy(comp, final_pred, target, acc, details, ctx)
+        details["sample_correct"] = {"zsl": pack_bits(final_pred == target)}  # for stats
+        if comp.cfg.diagnostics != "off":
+            out["embeddings"] = _embeddings(method, test, y_tu, cand, ctx)
         out["class_counts"] = {"classes": [int(c) for c in unseen], "names": list(cand.class_names),
                                **class_counts(final_pred, target, len(unseen))}
     if "gzsl" in settings:
         out["gzsl_rule"] = _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu,
                                  ctx, metrics, validation_inputs)
+        details.setdefault("sample_correct", {})["gzsl"] = out["gzsl_rule"].pop("correct")
     return out
+
+
+def _embeddings(method, test: TestView, labels: np.ndarray, cand: ClassTexts,
+                ctx: RunContext) -> dict[str, Any] | None:
+    """Unseen test features before (the method's input features, or what its ``embed``
+    returns as ``before``) and after its alignment (``embed``), for ``zsbench.diagnostics``."""
+    embed = getattr(method, "embed", None)
+    got = embed(test, ctx) if embed is not None else None
+    before, after = (got.get("before"), got.get("after")) if isinstance(got, dict) else (None, got)
+    if before is None and test.kind == "features":
+        before = test.x
+    arrays = {k: np.asarray(v.detach().cpu() if hasattr(v, "detach") else v, dtype=np.float64)
+              for k, v in (("before", before), ("after", after)) if v is not None}
+    if not arrays:
+        return None
+    names = {int(c): str(n) for c, n in zip(cand.class_ids, cand.class_names)}
+    return {"labels": np.asarray(labels), "names": names, **arrays}
 
 
 def _zsl_accuracy(comp, pred: np.ndarray, target: np.ndarray, per_sample: float,
@@ -134,6 +156,7 @@ def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, met
                 "chosen_on": "validation classes carved from seen classes",
                 "validation_h": val_h, **val_info}
     metrics.update(gzsl_metrics(np.asarray(pred), target, seen_mask))
+    info["correct"] = pack_bits(np.asarray(pred) == target)  # test_seen then test_unseen order
     return info
 
 

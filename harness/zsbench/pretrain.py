@@ -4,7 +4,8 @@ bias) is trained with cross-entropy on the fold's seen-class training samples on
 cosine annealing stepped per epoch). Features of the fold's three sample sets are then
 extracted in eval mode and cached under ``ctx.cache_dir / "encoders" / <fingerprint>/``
 (``checkpoint.pt`` weights only, ``features.npz``, ``meta.json`` with the classes the encoder
-was trained on and the sha256 of each file). A cache whose ``trained_on`` intersects the
+was trained on and the sha256 of each file; ``<fingerprint>.lock`` beside it serialises
+concurrent writers). A cache whose ``trained_on`` intersects the
 fold's unseen classes is refused with ``LeakageError``; a corrupted one is rebuilt.
 Torch is imported lazily so ``import zsbench.pretrain`` stays cheap.
 """
@@ -26,6 +27,7 @@ from pydantic import Field
 
 from .device import resolve_device
 from .api import DataFileError, Fold, LeakageError, RunContext, SkeletonDataset, ZsbenchError
+from .locks import file_lock
 from .results import write_atomic
 from .specs import PluginConfig
 
@@ -340,13 +342,23 @@ def pretrained_features(*, encoder_builder: Callable[[], "nn.Module"], encoder_i
     expose ``feature_dim``); ``encoder_identity`` names it with its config (part of the
     cache key). Deterministic for a given ``ctx.seed`` on CPU.
     """
-    import torch
-
     if cfg.selection == "best_seen_test":
         ctx.note_deviation("pretrain_selection=best_seen_test")
     _check_fold_train(dataset, fold)
     fingerprint = pretrain_fingerprint(dataset, fold, encoder_identity, cfg, ctx.seed)
     folder = Path(ctx.cache_dir) / "encoders" / fingerprint
+    # one process per fingerprint: a concurrent run of the same pretraining (a sweep's
+    # other method on this fold and seed) waits and then reads the cache
+    with file_lock(folder.with_name(fingerprint + ".lock")):
+        return _cached_or_trained(encoder_builder, encoder_identity, dataset, fold, cfg, ctx,
+                                  fingerprint, folder)
+
+
+def _cached_or_trained(encoder_builder: Callable[[], "nn.Module"], encoder_identity: str,
+                       dataset: SkeletonDataset, fold: Fold, cfg: PretrainConfig,
+                       ctx: RunContext, fingerprint: str, folder: Path) -> FeatureSet:
+    import torch
+
     cached = _load_cache(folder, fold, fingerprint, ctx, dataset.class_names)
     if cached is not None:
         ctx.log(f"pretrained {encoder_identity} features from cache {folder}")

@@ -12,7 +12,10 @@ Cache layout (content-addressed)::
 A shard's JSON is written (atomically) after its ``.npy`` and commits it. On load every
 shard is checked (identity, hashes, shape, dtype, checksum of the ``.npy`` bytes, finite
 values); a shard that fails is reported with a warning, deleted and its texts encoded
-again. Nothing here imports torch: encoders load their models lazily.
+again. Concurrent processes sharing the cache (sweep workers) take turns through the
+lock file ``<sha256(identity)[:24]>.lock`` beside the folder: the cache is read, extended
+and compacted by one process at a time. Nothing here imports torch: encoders load their
+models lazily.
 """
 from __future__ import annotations
 
@@ -20,12 +23,14 @@ import hashlib
 import json
 import re
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import numpy as np
 
 from .api import ClassTexts, SkeletonDataset, ZsbenchError
+from .locks import file_lock
 from .results import atomic_writer, write_atomic
 from .specs import PluginConfig, TextEncoderSpec, TextSourceSpec
 
@@ -91,6 +96,7 @@ class EmbeddingCache:
         self.identity = identity
         self.root = Path(cache_dir) / "text_embeddings" / \
             hashlib.sha256(identity.encode("utf-8")).hexdigest()[:24]
+        self.lock_path = self.root.with_name(self.root.name + ".lock")
 
     def _shards(self) -> list[Path]:
         return sorted(self.root.glob("shard-*.json")) if self.root.is_dir() else []
@@ -229,25 +235,28 @@ def build_class_texts(dataset: SkeletonDataset,
                                 for strings in per_class for t in strings))
     hashes = {t: text_hash(t) for t in unique}
     cache = EmbeddingCache(cache_dir, identity) if cache_dir is not None else None
-    table = cache.load() if cache is not None else {}
-    todo = [t for t in unique if hashes[t] not in table]
-    if todo and table:
-        dim = next(iter(table.values())).shape[0]
-    else:
-        dim = None
-    chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
-    for chunk in _wrap(progress, chunks, f"encoding {len(todo)} texts ({enc_spec.name})"):
-        arr = _encode(enc, identity, chunk)
-        if dim is not None and arr.shape[1] != dim:
-            raise ZsbenchError(f"text encoder {identity!r} returned {arr.shape[1]}-d "
-                               f"embeddings but earlier ones are {dim}-d")
-        dim = arr.shape[1]
-        keys = [hashes[t] for t in chunk]
-        table.update(zip(keys, arr))
-        if cache is not None:
-            cache.add(keys, arr)
-    if cache is not None and todo:
-        cache.compact()
+    # one writer at a time per encoder identity: a concurrent process (sweep worker) waits,
+    # then finds the texts encoded; no reader sees a shard being replaced or compacted away
+    with file_lock(cache.lock_path) if cache is not None else nullcontext():
+        table = cache.load() if cache is not None else {}
+        todo = [t for t in unique if hashes[t] not in table]
+        if todo and table:
+            dim = next(iter(table.values())).shape[0]
+        else:
+            dim = None
+        chunks = [todo[i:i + CHUNK] for i in range(0, len(todo), CHUNK)]
+        for chunk in _wrap(progress, chunks, f"encoding {len(todo)} texts ({enc_spec.name})"):
+            arr = _encode(enc, identity, chunk)
+            if dim is not None and arr.shape[1] != dim:
+                raise ZsbenchError(f"text encoder {identity!r} returned {arr.shape[1]}-d "
+                                   f"embeddings but earlier ones are {dim}-d")
+            dim = arr.shape[1]
+            keys = [hashes[t] for t in chunk]
+            table.update(zip(keys, arr))
+            if cache is not None:
+                cache.add(keys, arr)
+        if cache is not None and todo:
+            cache.compact()
     embeddings = {kind: [np.stack([table[hashes[t]] for t in strings]).astype(np.float32)
                          for strings in per_class]
                   for kind, per_class in texts.items()}

@@ -90,3 +90,11 @@ class DeViSE(Method):
         text = torch.from_numpy(unit_rows(candidates.matrix(self.config.text_kind))).to(ctx.device)
         z = self._project(self._features(test.x).to(ctx.device))
         return (z @ text.T).cpu().numpy()
+
+    @torch.no_grad()
+    def embed(self, test: TestView, ctx: RunContext) -> np.ndarray:
+        """Test features mapped into the text space (M v, unit-normalised if configured):
+        "after alignment" for the feature diagnostics."""
+        if self.proj is None:
+            raise ZsbenchError("DeViSE.embed() called before fit()")
+        return self._project(self._features(test.x).to(ctx.device)).cpu().numpy()

@@ -157,3 +157,15 @@ class DVTA(Method):
                 scores = sum(terms[1:], terms[0])
             out.append(scores.cpu())
         return torch.cat(out).numpy() if out else np.zeros((0, len(candidates)), np.float32)
+
+    @torch.no_grad()
+    def embed(self, test: TestView, ctx: RunContext) -> np.ndarray:
+        """The projected skeleton embeddings v_e of the test samples (the space where DA
+        compares them with the class texts): "after alignment" for the feature diagnostics."""
+        if self.net is None:
+            raise ZsbenchError("DVTA: embed() called before fit()")
+        net, size = self.net.eval(), self.config.test_batch_size
+        x = np.asarray(test.x, dtype=np.float32)
+        out = [net.embed_skeleton(torch.from_numpy(x[i:i + size]).to(self._device)).cpu()
+               for i in range(0, len(x), size)]
+        return torch.cat(out).numpy() if out else np.zeros((0, 0), np.float32)
