@@ -9,7 +9,6 @@ import pytest
 
 pytest.importorskip("torch")
 
-from zsbench.api import DatasetInfo  # noqa: E402
 from zsbench.testing import check_plugin  # noqa: E402
 from zsbench_msf.config import MSFConfig  # noqa: E402
 from zsbench_msf.method import MSF, fuse_texts  # noqa: E402

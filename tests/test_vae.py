@@ -116,8 +116,9 @@ def test_two_text_modalities_tie_latent_slices():
     terms = vae.loss_terms(s, {"noun": n, "verb": v})
     zs, zn, zv = terms.latents["skeleton"], terms.latents["noun"], terms.latents["verb"]
     mse = torch.nn.functional.mse_loss
-    assert terms.cross_text["verb"].item() == pytest.approx(mse(vae.text_decoders["verb"](zs[:, 4:]), v).item())
-    assert terms.cross_text["noun"].item() == pytest.approx(mse(vae.text_decoders["noun"](zs[:, :4]), n).item())
+    dec = vae.text_decoders
+    assert terms.cross_text["verb"].item() == pytest.approx(mse(dec["verb"](zs[:, 4:]), v).item())
+    assert terms.cross_text["noun"].item() == pytest.approx(mse(dec["noun"](zs[:, :4]), n).item())
     assert terms.cross_skeleton.item() == pytest.approx(
         mse(vae.skeleton_decoder(torch.cat([zn, zv], 1)), s).item())
     f = cycle_warmup(3400 + 1600, 1700)

@@ -35,7 +35,8 @@ def fusion_reference(checkout: Path) -> dict[str, np.ndarray]:
     """train.py: ``text_feat = concat([lb, ad, md], -1)``; ``text_emb = text_feat /
     norm(text_feat, dim=1)`` (one normalisation of the concatenation)."""
     out = {}
-    feats = {m: torch.from_numpy(np.load(checkout / "text_feats" / "ViT-B" / "32" / f"{m}_60.npy"))[:FUSION_ROWS].float()
+    folder = checkout / "text_feats" / "ViT-B" / "32"
+    feats = {m: torch.from_numpy(np.load(folder / f"{m}_60.npy"))[:FUSION_ROWS].float()
              for m in ("lb", "ad", "md")}
     for tm in ("lb", "ad_md", "lb_ad_md"):
         tfl = [feats[m] for m in tm.split("_")]

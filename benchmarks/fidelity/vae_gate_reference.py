@@ -285,9 +285,9 @@ def gate_reference(train_script: Path, eval_script: Path, layout: str, runs: lis
                               "--temp", str(int(T)), "--thresh", str(th)]
             etext = run_script(eval_script, eargs, work)
             evals = parse_lines(etext)
-        feats = np.concatenate([
-            -np.sort(-data["gzsl_zs"], 1)[:, :GATE_U],
-            -np.sort(-np.exp(data["gtest_out"] / T) / np.exp(data["gtest_out"] / T).sum(1, keepdims=True), 1)[:, :GATE_U]], 1)
+        e = np.exp(data["gtest_out"] / T)
+        feats = np.concatenate([-np.sort(-data["gzsl_zs"], 1)[:, :GATE_U],
+                                -np.sort(-e / e.sum(1, keepdims=True), 1)[:, :GATE_U]], 1)
         out[f"gate{r}/temperature"] = np.float64(T)
         out[f"gate{r}/threshold"] = np.float64(th)
         out[f"gate{r}/val_accuracy"] = np.float64(vals["best validation accuracy for the gating model"])

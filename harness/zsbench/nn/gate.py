@@ -40,7 +40,8 @@ from ..views import ValidationProblem, carve_validation_classes, validation_prob
 __all__ = [
     "OFFICIAL_TEMPERATURES", "OFFICIAL_THRESHOLDS", "temperature_softmax", "softmax",
     "gate_features", "LogisticRegressionL2", "SeenUnseenGate", "fit_gate", "route",
-    "holdout_rows", "synse_code_unseen_rows", "gate_validation_split", "train_seen_classifier", "LinearScorer",
+    "holdout_rows", "synse_code_unseen_rows", "gate_validation_split", "train_seen_classifier",
+    "LinearScorer",
 ]
 
 #: the official search grids (gating_*_training.py): T in 1..9, threshold 0.25..0.74
@@ -48,6 +49,7 @@ OFFICIAL_TEMPERATURES: tuple[float, ...] = tuple(float(t) for t in range(1, 10))
 OFFICIAL_THRESHOLDS: tuple[float, ...] = tuple(th / 100 for th in range(25, 75))
 
 ThresholdRule = Literal["consistent", "official"]
+IntArray = Sequence[int] | np.ndarray
 
 
 def softmax(x: np.ndarray, axis: int = 1) -> np.ndarray:
@@ -182,7 +184,7 @@ class SeenUnseenGate:
         return ~(pu > self.threshold)
 
     def route(self, unseen_probs: np.ndarray, seen_logits: np.ndarray,
-              seen_cols: np.ndarray, unseen_cols: np.ndarray) -> np.ndarray:
+              seen_cols: IntArray, unseen_cols: IntArray) -> np.ndarray:
         """Predicted candidate columns (see :func:`route`)."""
         return route(self.is_seen(unseen_probs, seen_logits), seen_logits, unseen_probs,
                      seen_cols, unseen_cols)
@@ -194,13 +196,13 @@ class SeenUnseenGate:
 
 
 def route(is_seen: np.ndarray, seen_scores: np.ndarray, unseen_scores: np.ndarray,
-          seen_cols: Sequence[int], unseen_cols: Sequence[int]) -> np.ndarray:
+          seen_cols: IntArray, unseen_cols: IntArray) -> np.ndarray:
     """Column index per sample: ``seen_cols[argmax seen_scores]`` where ``is_seen``, else
     ``unseen_cols[argmax unseen_scores]``."""
-    seen_cols = np.asarray(seen_cols, dtype=np.int64)
-    unseen_cols = np.asarray(unseen_cols, dtype=np.int64)
-    s = seen_cols[np.argmax(np.asarray(seen_scores), axis=1)]
-    u = unseen_cols[np.argmax(np.asarray(unseen_scores), axis=1)]
+    sc = np.asarray(seen_cols, dtype=np.int64)
+    uc = np.asarray(unseen_cols, dtype=np.int64)
+    s = sc[np.argmax(np.asarray(seen_scores), axis=1)]
+    u = uc[np.argmax(np.asarray(unseen_scores), axis=1)]
     return np.where(np.asarray(is_seen, dtype=bool), s, u)
 
 
@@ -277,22 +279,22 @@ def fit_gate(unseen_rows: tuple[np.ndarray, np.ndarray], seen_rows: tuple[np.nda
     return best
 
 
-def gate_validation_split(labels: np.ndarray, seen: Sequence[int], n_unseen: int, seed: int,
-                          val_unseen: Sequence[int] | None = None,
+def gate_validation_split(labels: np.ndarray, seen: IntArray, n_unseen: int, seed: int,
+                          val_unseen: IntArray | None = None,
                           holdout: float = 0.2) -> ValidationProblem:
     """The validation problem the gate is fitted on (the official "val phase"): validation-
     unseen classes = ``val_unseen`` (e.g. ``TrainView.val_unseen``) when given, else carved
     from ``seen`` by :func:`zsbench.views.carve_validation_classes` (seeded, the fold's
     unseen proportion); a ``holdout`` fraction of each remaining seen class's samples
     becomes the held-out seen rows. Indices index ``labels`` (the fold's training set)."""
-    seen = np.asarray(seen, dtype=np.int64)
+    seen_ids = np.asarray(seen, dtype=np.int64)
     if val_unseen is not None and len(val_unseen):
         vu = np.asarray(sorted(int(c) for c in val_unseen), dtype=np.int64)
     else:
-        vu = carve_validation_classes(None, seen, int(n_unseen), seed)
-    if len(np.setdiff1d(seen, vu)) < 2:
+        vu = carve_validation_classes(None, seen_ids, int(n_unseen), seed)
+    if len(np.setdiff1d(seen_ids, vu)) < 2:
         raise ZsbenchError("too few seen classes to carve a validation problem for the gate")
-    prob = validation_problem(np.asarray(labels), seen, vu, seed + 1, holdout)
+    prob = validation_problem(np.asarray(labels), seen_ids, vu, seed + 1, holdout)
     if not len(prob.train_idx) or not np.isin(np.asarray(labels)[prob.test_idx], vu).any() \
             or np.isin(np.asarray(labels)[prob.test_idx], vu).all():
         raise ZsbenchError("the gate's validation problem has no held-out seen or no "
@@ -324,7 +326,7 @@ class LinearScorer:
         return np.asarray(x, dtype=np.float64) @ self.weight.T.astype(np.float64) + self.bias
 
 
-def train_seen_classifier(x: np.ndarray, labels: np.ndarray, classes: Sequence[int], *,
+def train_seen_classifier(x: np.ndarray, labels: np.ndarray, classes: IntArray, *,
                           epochs: int = 30, batch_size: int = 256, lr: float = 1e-3,
                           weight_decay: float = 0.0, seed: int = 0,
                           device: str = "cpu") -> LinearScorer:
@@ -333,15 +335,15 @@ def train_seen_classifier(x: np.ndarray, labels: np.ndarray, classes: Sequence[i
     own fc head (the official gate reads the Shift-GCN's logits)."""
     import torch
 
-    classes = np.asarray(classes, dtype=np.int64)
-    col = {int(c): i for i, c in enumerate(classes)}
+    class_ids = np.asarray(classes, dtype=np.int64)
+    col = {int(c): i for i, c in enumerate(class_ids)}
     try:
         y = torch.as_tensor([col[int(c)] for c in labels], dtype=torch.long)
     except KeyError as e:
         raise ZsbenchError(f"seen classifier: label {e} is not one of the classes") from None
     xt = torch.as_tensor(np.asarray(x, dtype=np.float32))
     gen = torch.Generator().manual_seed(seed)
-    fc = torch.nn.Linear(xt.shape[1], len(classes))
+    fc = torch.nn.Linear(xt.shape[1], len(class_ids))
     with torch.no_grad():
         bound = 1.0 / np.sqrt(xt.shape[1])
         fc.weight.copy_(torch.empty_like(fc.weight).uniform_(-bound, bound, generator=gen))
@@ -359,4 +361,4 @@ def train_seen_classifier(x: np.ndarray, labels: np.ndarray, classes: Sequence[i
             loss.backward()
             opt.step()
     return LinearScorer(weight=fc.weight.detach().cpu().numpy(), bias=fc.bias.detach().cpu().numpy(),
-                        classes=classes)
+                        classes=class_ids)
