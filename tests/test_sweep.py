@@ -92,8 +92,9 @@ def test_cells_hash_the_config_and_refuse_matrix_keys(tmp_path):
     d0 = next(c for c in cells if c.method == "dvta" and c.variant == "default")
     d5 = next(c for c in cells if c.variant == "m5" and c.folds == d0.folds and c.seed == d0.seed)
     assert d0.config_hash != d5.config_hash
-    moved = expand(spec.model_copy(update={"set": [*COMMON, "cache_dir=/elsewhere"]}), plugins)
+    moved = expand(spec.model_copy(update={"set": [*COMMON, "cache_dir=elsewhere"]}), plugins)
     assert [c.cell_id for c in moved] == [c.cell_id for c in cells]   # locations: same cells
+    assert moved[0].overrides[-1] == f"cache_dir={Path('elsewhere').absolute()}"
     assert not any(c.dir.exists() for c in cells)                       # expansion writes nothing
     with pytest.raises(ZsbenchError, match="seed"):
         expand(spec.model_copy(update={"set": ["seed=3"]}), plugins)

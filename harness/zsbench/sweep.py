@@ -274,7 +274,11 @@ def _cell(spec: SweepSpec, method: str, variant: str, protocol: str, dataset: st
     from .config import build_run_config
 
     base = {**head, "seed": seed, "folds": folds}
-    h = config_hash(build_run_config(base, overrides))
+    cfg = build_run_config(base, overrides)
+    h = config_hash(cfg)
+    # workers may start elsewhere (a Ray task's or SLURM job's folder): absolute locations
+    overrides = overrides + [f"{k}={Path(v).absolute()}" for k in ("cache_dir", "data_root")
+                             if (v := getattr(cfg, k)) is not None and not Path(v).is_absolute()]
     fold_label = "all" if folds is None else _safe(folds[0].replace("/", "-"))
     run_id = _safe(f"{protocol}_{dataset}_{fold_label}_s{seed}_{h}")
     out = spec.folder / "runs" / _safe(method) / _safe(variant)
