@@ -88,7 +88,7 @@ class _Pipe:
         return json.loads(msg)
 
     def send(self, method: str, params: dict | None = None, session: str | None = None,
-             timeout: float = 30.0) -> dict:
+             timeout: float = 60.0) -> dict:
         self._id += 1
         msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
         if session:
@@ -103,7 +103,7 @@ class _Pipe:
                 return reply.get("result", {})
             self.events.append(reply)
 
-    def wait_event(self, method: str, timeout: float = 30.0) -> dict:
+    def wait_event(self, method: str, timeout: float = 60.0) -> dict:
         deadline = time.monotonic() + timeout
         for ev in self.events:
             if ev.get("method") == method:
@@ -133,7 +133,17 @@ def open_page(page: Path, expression: str = "null", width: int = 1280,
               max_height: int | None = None) -> PageResult:
     """Load ``page`` (a local file) and report what it requested, its CSP violations, the
     JSON value of ``expression`` evaluated after load, and a full-page PNG screenshot (its
-    top ``max_height`` pixels when given)."""
+    top ``max_height`` pixels when given). A browser that dies while starting (seen on an
+    overloaded machine) is started once more."""
+    try:
+        return _open_page(page, expression, width, screenshot, binary, max_height)
+    except (BrokenPipeError, RuntimeError, TimeoutError):
+        return _open_page(page, expression, width, screenshot, binary, max_height)
+
+
+def _open_page(page: Path, expression: str = "null", width: int = 1280,
+              screenshot: bool = True, binary: str | None = None,
+              max_height: int | None = None) -> PageResult:
     binary = binary or find_chromium()
     if not binary:
         raise FileNotFoundError("no Chromium found (apt-get install chromium)")
