@@ -231,6 +231,23 @@ def test_compare_command_on_sweep_records(local, capsys):
     assert "bootstrap over test samples (2000 resamples, 4 pairs)" in out
     assert "gzsl_h: not measured" in out                     # the smie protocol is ZSL only
     assert main(["compare", str(local["spec"].folder), str(local["spec"].folder)]) == 2
+    capsys.readouterr()
+    assert main(["report", str(runs)]) == 0                  # mean ± std over the seeds
+    table = capsys.readouterr().out.split("### over seeds")[1]
+    assert "| devise | default | smie | synthetic | synthetic_smie_fold0/xsub | 2 |" in table
+
+
+def test_runs_outside_a_sweep_are_pooled_by_configuration(local):
+    from zsbench.stats import observations
+
+    path = next((local["spec"].folder / "runs" / "devise").rglob("result.json"))
+    rec = load_record(path)
+    other = rec.model_copy(update={"config": {**rec.config, "method": {"lr": 1.0}}})
+    seed2 = rec.model_copy(update={"seed": 2, "config": {**rec.config, "seed": 2}})
+    obs = observations([(None, rec), (None, other), (None, seed2)])
+    assert obs[0].variant.startswith("cfg-") and obs[0].variant == obs[2].variant
+    assert obs[1].variant != obs[0].variant
+    assert observations([(path, rec)])[0].variant == "default"       # cell.json of the sweep
 
 
 def test_diagnostics_beside_the_record(local):

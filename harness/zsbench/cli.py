@@ -218,7 +218,10 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         data = leaderboard_csv(entries) if args.table == "leaderboard" else to_csv(records)
     else:
-        data = leaderboard_markdown(entries) + "### runs\n\n" + to_markdown(records)
+        from .stats import seeds_section
+
+        data = (leaderboard_markdown(entries) + "### runs\n\n" + to_markdown(records)
+                + seeds_section(found))     # mean ± std when a configuration has seeds
     if args.output:
         write_atomic(args.output, data)
         print(f"wrote {args.output}", file=sys.stderr)

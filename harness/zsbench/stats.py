@@ -184,10 +184,27 @@ def variant_of_record(path: Path | None) -> str:
     return "-"
 
 
+#: record config keys that differ between the seeds and folds of one configuration
+NOT_CONFIG = ("seed", "run_id", "out", "cache_dir", "data_root", "folds")
+
+
+def config_key(rec: ResultRecord) -> str:
+    """Short hash of a record's configuration, seeds, folds and locations aside."""
+    import hashlib
+
+    data = {k: v for k, v in rec.config.items() if k not in NOT_CONFIG}
+    return hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:6]
+
+
 def observations(records: Iterable[tuple[Path | None, ResultRecord]]) -> list[Observation]:
+    """One observation per fold of each record. The variant is the sweep's (``cell.json``);
+    for a record outside a sweep it is ``cfg-<hash>`` of its configuration, so runs of one
+    method with different options are never pooled as if they were seeds."""
     out = []
     for path, rec in records:
         variant = variant_of_record(path)
+        if variant == "-":
+            variant = f"cfg-{config_key(rec)}"
         for f in rec.folds:
             bits = f.details.get("sample_correct")
             out.append(Observation(
@@ -373,7 +390,7 @@ def match(a: list[Observation], b: list[Observation], metric: str
 
 
 def _label(obs: list[Observation]) -> str:
-    names = sorted({f"{o.method}" + (f"/{o.variant}" if o.variant != "-" else "") for o in obs})
+    names = sorted({f"{o.method}/{o.variant}" for o in obs})
     return ", ".join(names) if len(names) <= 3 else f"{len(names)} configurations"
 
 
@@ -472,6 +489,18 @@ def seed_markdown(obs: list[Observation], metrics: Sequence[str] = ("zsl_acc", "
                       f"dataset and fold; paired over seeds; test {test}, alpha {alpha:g})."
                       + ("" if marks else " No difference was significant."))
     return "\n".join(lines + legend) + "\n"
+
+
+def seeds_section(records: Sequence[tuple[Path | None, ResultRecord]]) -> str:
+    """For ``zsbench report``: the table over seeds, when some configuration was run with
+    more than one seed (else empty)."""
+    obs = observations(records)
+    seeds: dict[tuple, set[int]] = {}
+    for o in obs:
+        seeds.setdefault((o.cell, o.fold), set()).add(o.seed)
+    if max((len(v) for v in seeds.values()), default=0) < 2:
+        return ""
+    return "\n### over seeds\n\n" + seed_markdown(obs, METRICS)
 
 
 def diagnostics_markdown(records: Iterable[tuple[Path | None, ResultRecord]],

@@ -309,6 +309,12 @@ def last_error(cell: Cell) -> str:
         return "(unreadable error.json)"
 
 
+def one_line(text: str, limit: int) -> str:
+    """A (multi-line) error message on one line, at most ``limit`` characters."""
+    flat = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
 def _write_cell_json(cell: Cell) -> None:
     path = cell.dir / "cell.json"
     if not path.exists():
@@ -421,7 +427,7 @@ def listing(cells: list[Cell]) -> tuple[str, dict[str, int]]:
     for c in cells:
         st = status(c)
         counts[st] = counts.get(st, 0) + 1
-        extra = f"  ({last_error(c).splitlines()[0][:160]})" if st == "failed" else ""
+        extra = f"  ({one_line(last_error(c), 160)})" if st == "failed" else ""
         lines.append(f"{st:<8} {c.cell_id}{extra}")
     return "\n".join(lines), counts
 
@@ -456,7 +462,7 @@ def sweep(spec: SweepSpec, plugins: Any, *, dry_run: bool = False, retry_failed:
     def report(cell: Cell, out: dict[str, Any]) -> None:
         done[0] += 1
         st = out.get("status", "?")
-        what = out.get("error", "").splitlines()[0][:200] if st == "failed" else (
+        what = one_line(out.get("error", ""), 200) if st == "failed" else (
             f"{out['seconds']:.1f}s" if "seconds" in out else "skipped")
         echo(f"[{done[0]}/{len(todo)}] {st:<7} {cell.cell_id}  {what}")
 
@@ -505,7 +511,7 @@ def write_report(spec: SweepSpec, cells: list[Cell]) -> str:
     failed = [c for c in cells if status(c) == "failed"]
     if failed:
         parts.append("\n## Failed cells\n\n" + "\n".join(
-            f"- `{c.cell_id}`: {last_error(c).splitlines()[0]}" for c in failed) + "\n")
+            f"- `{c.cell_id}`: {one_line(last_error(c), 400)}" for c in failed) + "\n")
     text = "\n".join(parts)
     write_atomic(spec.folder / "report.md", text)
     return text
