@@ -99,8 +99,9 @@ class _Plotter:
         text = re.sub(r'xlink:href="#([^"]+)"', lambda m: f'xlink:href="#{prefix}{m.group(1)}"', text)
         return text
 
-    def scatter(self, points: list[tuple[float, float, str]], title: str) -> str:
-        fig, ax = self.plt.subplots(figsize=(4.2, 4.0))
+    def scatter(self, points: list[tuple[float, float, str]], title: str,
+                size: tuple[float, float] = (4.2, 4.0)) -> str:
+        fig, ax = self.plt.subplots(figsize=size)
         labels = sorted({p[2] for p in points})
         cmap = self.plt.get_cmap("tab10")
         for i, lab in enumerate(labels):
@@ -114,7 +115,7 @@ class _Plotter:
                         color="#2a9d4a", alpha=.15, lw=0)
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
-        ax.set_xlabel("reported")
+        ax.set_xlabel("reported (or golden)")
         ax.set_ylabel("reproduced")
         ax.set_title(title, fontsize=10)
         if labels and len(labels) <= 12:
@@ -263,7 +264,7 @@ def _run_section(rec: ResultRecord, path: Path | None, entries: list[Entry], plo
     versions = ", ".join(f"{k} {v}" for k, v in sorted(rec.versions.items()))
     meta.append(("versions", _e(versions or "-")))
     parts = [f'<section class="run" id="{_anchor(rec.run_id)}"><h3>{_e(rec.run_id)}</h3>'
-             f"<p>{tags}</p>", _kv_table(meta), "<h4>Folds</h4>", _folds_table(rec)]
+             f"<p>{tags}</p>", "<h4>Folds</h4>", _folds_table(rec)]
     figs = []
     counted = [f for f in rec.folds if f.class_counts and f.class_counts.total]
     if counted:
@@ -279,13 +280,15 @@ def _run_section(rec: ResultRecord, path: Path | None, entries: list[Entry], plo
               for e in entries for m in METRICS
               if m in e.reported and e.reproduced.get(m) is not None]
     if points:
-        figs.append(("Reported vs reproduced (band: ±1 point)", plot.scatter(points, rec.run_id[:40])))
+        figs.append(("Reported vs reproduced (band: ±1 point)",
+                     plot.scatter(points, rec.run_id[:40], (3.3, 3.2))))
     else:
         figs.append(("Reported vs reproduced", '<p class="legend">no reported number matches this run</p>'))
     if len([f for f in rec.folds if f.class_counts]) > MAX_PLOTTED_FOLDS:
         figs.append(("", f"<p>plots show the first {MAX_PLOTTED_FOLDS} folds</p>"))
     parts.append('<div class="plots">' + "".join(
         f"<figure>{svg}<figcaption>{_e(cap)}</figcaption></figure>" for cap, svg in figs) + "</div>")
+    parts.append("<h4>Run</h4>" + _kv_table(meta))
     parts.append("<details><summary>config</summary><pre>"
                  + _e(json.dumps(rec.config, indent=2, sort_keys=True)) + "</pre></details>")
     parts.append("</section>")
