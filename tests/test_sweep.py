@@ -265,6 +265,11 @@ def test_diagnostics_beside_the_record(local):
     assert (cells[0].dir / d["tsne"]).read_bytes()[:4] == b"\x89PNG"
     report = (spec.folder / "report.md").read_text()
     assert f"({cells[0].cell_id}/{d['tsne']})" in report
+    from zsbench.cli import main
+
+    out = spec.folder / "all.md"
+    assert main(["report", str(spec.folder), "--output", str(out)]) == 0
+    assert f"({cells[0].cell_id}/{d['tsne']})" in out.read_text().split("### feature diagnostics")[1]
 
 
 def test_the_documented_spec_expands(tmp_path):

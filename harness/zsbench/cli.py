@@ -218,10 +218,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         data = leaderboard_csv(entries) if args.table == "leaderboard" else to_csv(records)
     else:
-        from .stats import seeds_section
+        from .stats import diagnostics_section, seeds_section
 
         data = (leaderboard_markdown(entries) + "### runs\n\n" + to_markdown(records)
-                + seeds_section(found))     # mean ± std when a configuration has seeds
+                + seeds_section(found)      # mean ± std when a configuration has seeds
+                + diagnostics_section(found, args.output.parent if args.output else None))
     if args.output:
         write_atomic(args.output, data)
         print(f"wrote {args.output}", file=sys.stderr)

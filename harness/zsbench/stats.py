@@ -503,6 +503,13 @@ def seeds_section(records: Sequence[tuple[Path | None, ResultRecord]]) -> str:
     return "\n### over seeds\n\n" + seed_markdown(obs, METRICS)
 
 
+def diagnostics_section(records: Sequence[tuple[Path | None, ResultRecord]],
+                        base: Path | None = None) -> str:
+    """For ``zsbench report``: the feature diagnostics table, when records have them."""
+    table = diagnostics_markdown(records, base)
+    return "\n### feature diagnostics (unseen test features)\n\n" + table if table else ""
+
+
 def diagnostics_markdown(records: Iterable[tuple[Path | None, ResultRecord]],
                          base: Path | None = None) -> str:
     """Feature diagnostics (``diagnostics`` option) of the records that have them: Fisher
