@@ -325,7 +325,7 @@ def record_pair(pair: Pair, golden_dir: Path, sets: Sequence[str] = (), out: Pat
             "produced_by": {
                 "command": f"python -m zsbench.regression record {pair.env}"
                            + "".join(f" --set {s}" for s in sets),
-                "run": "zsbench " + " ".join(a for a in argv if a not in (str(where),)),
+                "run": "zsbench " + " ".join(_embedded_argv(pair, Path("RESULTS"), run_id, sets)),
                 "run_id": rec.run_id, "created": rec.created, "seconds": round(seconds, 1),
                 "zsbench_version": rec.zsbench_version, "git_commit": _git_commit(),
                 "device": rec.device, "data_fingerprint": rec.data_fingerprint,
