@@ -283,3 +283,22 @@ def test_the_documented_spec_expands(tmp_path):
     # 6 methods x 2 datasets x 5 seeds, plus two DVTA-only variants x 2 datasets x 5 seeds
     assert len(cells) == 80 and spec.folder == (tmp_path / "sweeps" / "dvta-table").absolute()
     assert {c.variant for c in cells if c.method == "dvta"} == {"default", "no_sde", "no_aa"}
+
+
+def test_per_sample_correctness_reproduces_the_metrics(local):
+    """The bits the evaluation stores for the bootstrap give back the fold's accuracies:
+    ZSL over the unseen test samples, GZSL seen then unseen (SynSE protocol: both)."""
+    import numpy as np
+
+    from zsbench.stats import unpack_bits
+    from zsbench.testing import check_plugin
+
+    rec, _ = check_plugin("devise", out=local["tmp"] / "gzsl", cache_dir=local["tmp"] / "cache")
+    f = rec.folds[0]
+    bits = f.details["sample_correct"]
+    zsl = unpack_bits(bits["zsl"], f.n_test_unseen)
+    gzsl = unpack_bits(bits["gzsl"], f.n_test_seen + f.n_test_unseen)
+    assert 100 * zsl.mean() == pytest.approx(f.metrics["zsl_acc"])
+    assert 100 * gzsl[:f.n_test_seen].mean() == pytest.approx(f.metrics["gzsl_acc_seen"])
+    assert 100 * gzsl[f.n_test_seen:].mean() == pytest.approx(f.metrics["gzsl_acc_unseen"])
+    assert np.sum(zsl) == sum(f.class_counts.correct)
