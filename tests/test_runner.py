@@ -92,3 +92,20 @@ def test_gzsl_validation_with_retrained_encoder(plugins, tmp_path, zs_cache):
     assert not set(enc["trained_on"]) & set(rule["validation_unseen"])
     assert not set(enc["trained_on"]) & set(rec.folds[0].unseen)
     assert enc["fingerprint"] != rec.folds[0].encoder["fingerprint"]
+
+
+def test_gzsl_calibration_is_recorded(plugins, tmp_path, zs_cache):
+    new, _ = _run(plugins, tmp_path, zs_cache, "cal-new")        # default: seen_quantile
+    old, _ = _run(plugins, tmp_path, zs_cache, "cal-old", extra=["gzsl_calibration=validation_gamma"])
+    rule, kept = new.folds[0].gzsl_rule, old.folds[0].gzsl_rule
+    assert rule["calibration"] == "seen_quantile" and kept["calibration"] == "validation_gamma"
+    assert new.config["gzsl_calibration"] == "seen_quantile"
+    # both chose the same gamma on the validation problem; seen_quantile moved it by the
+    # difference of the two models' training-sample seen margins at the recorded seen rate
+    assert rule["validation_gamma"] == kept["gamma"]
+    assert 0 <= rule["seen_rate"] <= 1
+    assert rule["gamma"] == pytest.approx(max(0.0, rule["validation_gamma"]
+                                              + rule["final_train_margin_at_rate"]
+                                              - rule["validation_train_margin_at_rate"]))
+    assert rule["margin_samples"]["final_train"] == new.folds[0].n_train
+    assert "seen_rate" not in kept

@@ -42,6 +42,12 @@ class RunConfig(BaseModel):
         default="real", description="'random' replaces text embeddings by random vectors (a control)")
     settings: list[Literal["zsl", "gzsl"]] | None = None
     gzsl_rule: Literal["calibrated_stacking", "argmax", "method"] = "calibrated_stacking"
+    gzsl_calibration: Literal["seen_quantile", "validation_gamma"] = Field(
+        default="seen_quantile", description="how calibrated stacking's gamma reaches the "
+        "final model: 'seen_quantile' keeps the share of seen samples the validation gamma "
+        "moves to unseen classes, measured on each model's own seen samples (transfers "
+        "between separately trained end-to-end models); 'validation_gamma' uses the "
+        "validation model's gamma as it is")
     gzsl_validation: Literal["shared_features", "retrain_encoder"] = Field(
         default="shared_features", description="features for the gamma-validation fit of "
         "two-stage methods: the fold's (whose encoder saw the validation classes, as in SynSE's "

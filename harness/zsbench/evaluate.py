@@ -7,10 +7,11 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .api import (ClassTexts, Fold, FoldInputs, RunContext, TestView, TrainView, ZsbenchError,
-                  concat_inputs)
+from .api import (ClassTexts, Fold, FoldInputs, InputKind, RunContext, TestView, TrainView,
+                  ZsbenchError, concat_inputs)
 from .metrics import (batch_mean_accuracy, calibrated_stacking, choose_gamma, class_counts,
-                      gzsl_metrics, standardise_scores, top1_accuracy)
+                      gzsl_metrics, seen_margins, standardise_scores, top1_accuracy,
+                      transfer_gamma)
 from .stats import pack_bits
 from .views import ValidationProblem, carve_validation_classes, train_view, validation_problem
 
@@ -18,6 +19,10 @@ from .views import ValidationProblem, carve_validation_classes, train_view, vali
 #: problem from an encoder that never saw its validation-unseen classes (the runner builds
 #: it for ``gzsl_validation=retrain_encoder``); None = reuse the fold's inputs.
 ValidationInputs = Callable[[Fold, ValidationProblem], "tuple[Any, Any, dict[str, Any]]"]
+
+#: at most this many training samples per model (a seeded subset) give the seen margins of
+#: the ``seen_quantile`` calibration: one bounded extra scoring pass per model
+MARGIN_SAMPLES = 4096
 
 
 def _new_method(comp):
@@ -56,7 +61,10 @@ def evaluate_fold(comp, fold: Fold, bank: ClassTexts, inputs: FoldInputs,
         y_tr, y_ts, y_tu = (all_labels[fold.train], all_labels[fold.test_seen],
                             all_labels[fold.test_unseen])
     method = _new_method(comp)
-    method.fit(train_view(x_tr, y_tr, bank, fold, kind), ctx)
+    # the validation classes the core uses for gamma are the ones a method may hold out
+    val_unseen = carve_validation_classes(fold.split.validation_unseen, fold.seen,
+                                          len(fold.unseen), ctx.seed + 17)
+    method.fit(train_view(x_tr, y_tr, bank, fold, kind, val_unseen=val_unseen), ctx)
     metrics: dict[str, float | None] = {m: None for m in
                                         ("zsl_acc", "gzsl_acc_seen", "gzsl_acc_unseen", "gzsl_h")}
     details: dict[str, Any] = {}
@@ -149,21 +157,47 @@ def _gzsl(comp, method, fold, bank, x_tr, y_tr, x_ts, y_ts, x_tu, y_tu, ctx, met
         pred = standardise_scores(scores).argmax(1)
         info = {"rule": "argmax", "gamma": None}
     else:
-        gamma, val_h, val_info = _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx,
-                                                      validation_inputs)
-        pred = calibrated_stacking(scores, seen_mask, gamma)
-        info = {"rule": "calibrated_stacking", "gamma": gamma,
+        calibration = comp.cfg.gzsl_calibration
+        gamma, val_h, val_info, val_margins = _gamma_on_validation(
+            comp, fold, bank, x_tr, y_tr, ctx, validation_inputs,
+            margins=calibration == "seen_quantile")
+        info = {"rule": "calibrated_stacking", "calibration": calibration, "gamma": gamma,
                 "chosen_on": "validation classes carved from seen classes",
                 "validation_h": val_h, **val_info}
+        if val_margins is not None:  # the final model's own seen margins set its gamma
+            final_train = _train_margins(method, x_tr, cand, seen_mask, kind, ctx,
+                                         comp.method.name)
+            gamma, transfer = transfer_gamma(gamma, *val_margins, final_train)
+            info.update(gamma=gamma, **transfer, margin_samples={
+                "validation_heldout_seen": len(val_margins[0]),
+                "validation_train": len(val_margins[1]), "final_train": len(final_train)})
+        pred = calibrated_stacking(scores, seen_mask, gamma)
     metrics.update(gzsl_metrics(np.asarray(pred), target, seen_mask))
     info["correct"] = pack_bits(np.asarray(pred) == target)  # test_seen then test_unseen order
     return info
 
 
+def _train_margins(model, x, cand: ClassTexts, seen_mask: np.ndarray, kind: InputKind,
+                   ctx: RunContext, who: str) -> np.ndarray:
+    """Seen margins (``metrics.seen_margins``) of ``model`` on its own training samples
+    ``x`` (at most ``MARGIN_SAMPLES``, seeded) against the candidates ``cand``."""
+    n = len(x)
+    if n > MARGIN_SAMPLES:
+        x = x[np.sort(np.random.default_rng(ctx.seed + 31).choice(n, MARGIN_SAMPLES, replace=False))]
+    # a context of its own: notes of this pass do not overwrite the fold's
+    ctx = dataclasses.replace(ctx, details={}, deviations=list(ctx.deviations))
+    scores = _check_scores(model.score(TestView(x=x, kind=kind), cand, ctx), len(x),
+                           len(cand.class_ids), who)
+    return seen_margins(scores, seen_mask)
+
+
 def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx,
-                         validation_inputs: ValidationInputs | None) -> tuple[float, float, dict]:
+                         validation_inputs: ValidationInputs | None, margins: bool = False
+                         ) -> tuple[float, float, dict, tuple[np.ndarray, np.ndarray] | None]:
     """Fit a fresh method on (seen - val_unseen) classes and pick gamma maximising H on the
-    held-out validation problem. No test sample is used."""
+    held-out validation problem. No test sample is used. With ``margins``, also the
+    validation model's seen margins on its held-out seen samples and on its training
+    samples (for ``transfer_gamma``), else None."""
     val_unseen = carve_validation_classes(fold.split.validation_unseen, fold.seen,
                                           len(fold.unseen), ctx.seed + 17)
     prob = validation_problem(y_tr, fold.seen, val_unseen, ctx.seed + 29)
@@ -186,10 +220,16 @@ def _gamma_on_validation(comp, fold, bank, x_tr, y_tr, ctx,
                      kind=comp.method.inputs), ctx)
     cand_ids = np.concatenate([prob.val_seen, prob.val_unseen])
     seen_mask = np.r_[np.ones(len(prob.val_seen), bool), np.zeros(len(prob.val_unseen), bool)]
-    scores = _check_scores(vm.score(TestView(x=x_vte, kind=comp.method.inputs),
-                                    bank.subset(cand_ids), ctx),
+    cand = bank.subset(cand_ids)
+    scores = _check_scores(vm.score(TestView(x=x_vte, kind=comp.method.inputs), cand, ctx),
                            len(prob.test_idx), len(cand_ids), comp.method.name)
-    gamma, h = choose_gamma(scores, _columns(y_tr[prob.test_idx], cand_ids), seen_mask)
+    target = _columns(y_tr[prob.test_idx], cand_ids)
+    gamma, h = choose_gamma(scores, target, seen_mask)
+    val_margins = None
+    if margins:
+        val_margins = (seen_margins(scores, seen_mask)[seen_mask[target]],
+                       _train_margins(vm, x_vtr, cand, seen_mask, comp.method.inputs, ctx,
+                                      comp.method.name))
     return gamma, h, {"validation_unseen": [int(c) for c in val_unseen],
                       "validation_source": "split" if fold.split.validation_unseen else "carved (seeded)",
-                      **extra}
+                      **extra}, val_margins

@@ -76,6 +76,39 @@ def choose_gamma(scores: np.ndarray, target_cols: np.ndarray, seen_mask: np.ndar
     return best_gamma, best_h
 
 
+
+def seen_margins(scores: np.ndarray, seen_mask: np.ndarray) -> np.ndarray:
+    """Per sample: best standardised seen-class score minus best unseen-class score. With
+    the seen columns first (the core's GZSL candidate order), calibrated stacking with
+    ``gamma`` predicts an unseen class exactly for the samples whose margin is below gamma."""
+    z = standardise_scores(scores)
+    mask = np.asarray(seen_mask, dtype=bool)
+    return z[:, mask].max(axis=1) - z[:, ~mask].max(axis=1)
+
+
+def transfer_gamma(gamma: float, val_heldout: np.ndarray, val_train: np.ndarray,
+                   final_train: np.ndarray) -> tuple[float, dict[str, float]]:
+    """Carry ``gamma``, chosen on the validation model, over to the final model as the share
+    of seen samples it moves to unseen classes (the ``seen_quantile`` calibration).
+
+    The arguments are seen margins (``seen_margins``) of seen-class samples: the validation
+    model's on its held-out seen samples and on its training samples, and the final model's on
+    its training samples. ``rate`` = share of held-out seen margins below ``gamma``. The final
+    model has no held-out seen samples, so its margin at that rate is its training-sample
+    margin plus the validation model's own held-out-minus-training gap at the same rate:
+    ``gamma + Q_final_train(rate) - Q_val_train(rate)`` (Q = quantile), clipped at 0 like the
+    gamma grid. Models with the same seen margins (two-stage methods sharing features) keep
+    ``gamma``. Returns (gamma for the final model, the inputs for the record)."""
+    val_heldout, val_train, final_train = (np.asarray(a, dtype=np.float64)
+                                           for a in (val_heldout, val_train, final_train))
+    if min(len(val_heldout), len(val_train), len(final_train)) == 0:
+        raise ValueError("transfer_gamma needs seen margins of both models")
+    rate = float((val_heldout < gamma).mean())
+    q_val, q_final = float(np.quantile(val_train, rate)), float(np.quantile(final_train, rate))
+    return max(0.0, gamma + q_final - q_val), {
+        "validation_gamma": float(gamma), "seen_rate": rate,
+        "validation_train_margin_at_rate": q_val, "final_train_margin_at_rate": q_final}
+
 def class_counts(pred_cols: np.ndarray, target_cols: np.ndarray, num_classes: int,
                  confusion_up_to: int = 100) -> dict[str, list]:
     """Per-class ``correct``/``total`` sample counts and, for up to ``confusion_up_to``
