@@ -98,7 +98,8 @@ def test_config_defaults_are_the_repository_values():
     assert (c.epochs, c.batch_size, c.lr, c.text_weight_decay, c.visual_weight_decay) == (300, 1024, 1e-4, 1e-3, 0)
     assert (c.plateau_factor, c.plateau_patience, c.plateau_cooldown) == (0.1, 25, 3)
     assert c.gate_temperatures == [float(t) for t in range(2, 10)] and not c.gate_multinomial
-    assert c.gate_holdout == (300, 400) and c.selection == "final"
+    assert (c.gate_holdout_unseen, c.gate_holdout_seen, c.gate_seed) == (300, 400, 5)
+    assert c.selection == "final"
     assert c.needs().text_kinds == ["name"]
     with pytest.raises(ValueError):
         ReViSEConfig(mmd_k=0)
@@ -189,7 +190,7 @@ def test_gate_routes_gzsl_samples():
     pred = m.gzsl_decide(scores, seen_mask, test, full, ctx)
     assert pred.shape == (20,) and set(pred.tolist()) <= set(range(10))
     gate = ctx.details["gate"]
-    assert gate["k"] == 3 and gate["holdout_fallback"] is True           # too few rows for 300/400
+    assert gate["k"] == 3 and gate["small_holdout"] is True             # too few rows for 300/400
     assert 2.0 <= gate["temperature"] <= 9.0 and 0.25 <= gate["threshold"] <= 0.74
     assert "gate_threshold_rule_official" in ctx.deviations
     unseen_rows = ~np.isin(pred, np.arange(7))
@@ -222,3 +223,31 @@ def test_gate_end_to_end_on_tiny_benchmark(tmp_path, zs_cache):
     assert fold.gzsl_rule["rule"] == "method"
     assert fold.details["gate"]["k"] == len(fold.unseen)
     assert all(v is not None and 0 <= v <= 100 for v in fold.metrics.values())
+
+
+# ----------------------------------------------------------------------------- registration
+def test_specs_reported_numbers_and_lazy_imports():
+    import subprocess
+    import sys
+
+    from zsbench.reported import read_reported
+    from zsbench_jpose.plugin import zsbench_methods as jpose_specs
+    from zsbench_relationnet.plugin import zsbench_methods as relationnet_specs
+    from zsbench_revise.plugin import zsbench_methods as revise_specs
+
+    counts = {"revise": 71, "jpose": 76, "relationnet": 14}
+    for specs in (revise_specs, jpose_specs, relationnet_specs):
+        (spec,) = specs()
+        rows = read_reported(spec.reported)
+        assert len(rows) == counts[spec.name] and {r["method"] for r in rows} == {spec.name}
+        assert spec.inputs == "features" and not spec.transductive
+        assert spec.load().__name__ in ("ReViSE", "JPoSE", "RelationNetMethod")
+    synse_5 = {r["source_paper"]: r["value"] for r in read_reported("zsbench_jpose:reported.csv")
+               if r["protocol"] == "synse" and r["split"] == "55/5" and r["setting"] == "zsl"}
+    assert synse_5 == {"dvta": "64.82", "pgfa": "64.82", "msf": "64.32"}
+    code = ("import sys, zsbench_revise.plugin, zsbench_jpose.plugin, zsbench_relationnet.plugin; "
+            "print('torch' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": f"{root / 'harness'}:{root / 'plugins'}"})
+    assert out.stdout.strip() == "False"

@@ -44,20 +44,28 @@ class GateOptions(PlateauOptions):
     gate_thresholds: list[Annotated[float, Field(gt=0, lt=1)]] = Field(
         default_factory=lambda: [t / 100 for t in range(25, 75)],
         description="thresholds searched (scripts: 0.25..0.74)")
-    gate_holdout: tuple[PositiveInt, PositiveInt] | Annotated[float, Field(gt=0, lt=1)] = Field(
-        (300, 400), description="gate rows held out to pick T and the threshold: counts "
-        "(unseen, seen) as the scripts, or a fraction; counts that leave no rows fall back "
-        "to 0.2 (recorded in the fold details)")
-    gate_seen_holdout: float = Field(0.2, gt=0, lt=1, description="share of each validation-"
-                                     "seen class's samples held out as the gate's seen rows")
+    gate_holdout_unseen: int = Field(300, ge=1, description="'unseen' gate rows held out to "
+                                     "choose temperature and threshold (scripts: 300)")
+    gate_holdout_seen: int = Field(400, ge=1, description="'seen' gate rows held out "
+                                   "(scripts: 400)")
+    gate_small_holdout: float = Field(
+        0.2, gt=0, lt=1, description="hold-out fraction used instead when a row set is not "
+        "larger than its count (small datasets; recorded in the fold details)")
+    gate_seen_holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="fraction of each validation-seen class's training "
+        "samples held out as the gate's seen rows (the scripts' val.npy)")
     gate_multinomial: bool = Field(False, description="logistic regression: multinomial "
                                    "(JPoSE script) or one-vs-rest (ReViSE script)")
     gate_threshold_rule: Literal["consistent", "official"] = Field(
-        "consistent", description="official: the eval scripts' flipped test "
-        "1 - p_unseen > threshold (recorded as a deviation)")
+        "consistent", description="consistent: seen unless p_unseen > threshold, the rule the "
+        "threshold was searched with; official: seen when 1 - p_unseen > threshold (the eval "
+        "scripts' flip; noted deviation gate_threshold_rule_official)")
     gate_seed: int = Field(5, description="seed of the gate's hold-out draw (scripts: 5)")
-    seen_classifier_epochs: int = Field(30, ge=1, description="linear seen classifier on the "
-                                        "features, standing in for the encoder's logits")
+    seen_classifier_epochs: int = Field(
+        30, ge=1, description="the gate's seen classifier: linear softmax on the training "
+        "features (the scripts read the Shift-GCN's own fc logits, which the harness does "
+        "not hand to methods)")
+    seen_classifier_batch_size: int = Field(256, ge=1)
     seen_classifier_lr: float = Field(1e-3, gt=0)
 
     @field_validator("gate_temperatures", "gate_thresholds")

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -202,7 +202,8 @@ def gate_decide(method: Any, train: TrainView | None, scores: np.ndarray, seen_m
     k = len(unseen_cols)
     seen_ids = np.asarray(candidates.class_ids)[seen_cols]
     prob = gate.gate_validation_split(train.labels, seen_ids, k, ctx.seed + 41,
-                                      val_unseen=train.val_unseen, holdout=cfg.gate_seen_holdout)
+                                      val_unseen=train.val_unseen,
+                                      holdout=cfg.gate_seen_holdout_fraction)
     vctx = dataclasses.replace(ctx, details={}, deviations=list(ctx.deviations),
                                fold_name=f"{ctx.fold_name} (gate validation)")
     x = np.asarray(train.x, dtype=np.float32)
@@ -212,12 +213,14 @@ def gate_decide(method: Any, train: TrainView | None, scores: np.ndarray, seen_m
     xv, yv = x[prob.test_idx], train.labels[prob.test_idx]
     z = gate.softmax(vm.score(TestView(x=xv, kind=train.kind),
                               train.texts.subset(prob.val_unseen), vctx))
-    clf_opts = dict(epochs=cfg.seen_classifier_epochs, lr=cfg.seen_classifier_lr,
-                    device=ctx.device)
+    clf_opts = dict(epochs=cfg.seen_classifier_epochs, batch_size=cfg.seen_classifier_batch_size,
+                    lr=cfg.seen_classifier_lr, device=ctx.device)
     g = gate.train_seen_classifier(x[prob.train_idx], train.labels[prob.train_idx],
                                    prob.val_seen, seed=ctx.seed + 43, **clf_opts).logits(xv)
     is_u = np.isin(yv, prob.val_unseen)
-    holdout, fallback = _gate_holdout(cfg.gate_holdout, int(is_u.sum()), int((~is_u).sum()))
+    n_u, n_s = int(is_u.sum()), int((~is_u).sum())
+    small = not (n_u > cfg.gate_holdout_unseen and n_s > cfg.gate_holdout_seen)
+    holdout = cfg.gate_small_holdout if small else (cfg.gate_holdout_unseen, cfg.gate_holdout_seen)
     if cfg.gate_threshold_rule == "official":
         ctx.note_deviation("gate_threshold_rule_official")
     fitted = gate.fit_gate((z[is_u], g[is_u]), (z[~is_u], g[~is_u]),
@@ -229,18 +232,8 @@ def gate_decide(method: Any, train: TrainView | None, scores: np.ndarray, seen_m
     z_test = gate.softmax(np.asarray(scores, dtype=np.float64)[:, unseen_cols])
     pred = fitted.route(z_test, g_test, seen_cols, unseen_cols)
     ctx.details["gate"] = {**fitted.summary(), "validation_unseen": [int(c) for c in prob.val_unseen],
-                           "holdout_fallback": fallback,
+                           "holdout": holdout if small else list(holdout),
+                           "small_holdout": small,
                            "routed_seen_fraction": float(np.mean(np.isin(pred, seen_cols)))}
     return pred
 
-
-def _gate_holdout(holdout: float | Sequence[int], n_u: int, n_s: int
-                  ) -> tuple[float | tuple[int, int], bool]:
-    """The configured hold-out, or a 0.2 fraction when the official counts (300 unseen /
-    400 seen rows) do not leave rows on both sides (small benchmarks)."""
-    if isinstance(holdout, (int, float)):
-        return float(holdout), False
-    hu, hs = (int(v) for v in holdout)
-    if 0 < hu < n_u and 0 < hs < n_s:
-        return (hu, hs), False
-    return 0.2, True
