@@ -31,6 +31,7 @@ def test_feature_method_scores_shape(name):
     cfg_fields = spec.config.model_fields
     train, test, cands, y = tiny_problem(kinds=tuple(spec.text_kinds) + ("name", "context"))
     opts = {k: v for k, v in {"epochs": 2, "batch_size": 8}.items() if k in cfg_fields}
+    opts.update(spec.smoke_overrides)
     method = spec.load()(spec.config(**opts))
     method.fit(train, context())
     scores = np.asarray(method.score(test, cands, context()))

@@ -176,6 +176,10 @@ class MethodSpec(Spec):
         default=None, description="lazy reference to a CSV (package:path) of reported numbers")
     default_encoder: str = Field("stgcn", description="skeleton encoder used unless the "
                                  "config's needs() or the user's --encoder say otherwise")
+    smoke_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="method options for a seconds-long smoke run "
+        "(`zsbench check-plugin`, conformance tests): e.g. {'num_cycles': 1} for a method "
+        "whose training length is not called `epochs`")
 
 
 ANY_SPEC = (DatasetSpec, ProtocolSpec, SkeletonEncoderSpec, TextSourceSpec, TextEncoderSpec,

@@ -9,6 +9,7 @@
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +91,7 @@ def check_plugin(name: str, out: Path, cache_dir: Path, protocol: str = "synse",
     if spec.default_encoder and spec.default_encoder in plugins.encoders:
         models["encoder"] = plugins.encoders.get(spec.default_encoder).config
     sets = [s for s in tiny_overrides(inputs=spec.inputs) if _applies(s, models)]
+    sets += [f"method.{k}={json.dumps(v)}" for k, v in spec.smoke_overrides.items()]
     sets += list(extra or [])
     cfg = build_run_config({"plugin": name, "protocol": protocol, "out": str(out),
                             "cache_dir": str(cache_dir), "device": "cpu"}, sets)

@@ -10,7 +10,7 @@ from .config import JPoSEConfig
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="jpose",
+        name="jpose", smoke_overrides={'epochs': 3},
         impl="zsbench_jpose.method:JPoSE",
         config=JPoSEConfig,
         inputs="features",

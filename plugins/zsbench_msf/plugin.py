@@ -10,7 +10,7 @@ from .config import MSFConfig
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="msf", impl="zsbench_msf.method:MSF", config=MSFConfig, inputs="features",
+        name="msf", smoke_overrides={'num_cycles': 1, 'cycle_length': 60, 'kl_start': 20, 'cross_start': 30, 'n_latents_per_class': 20, 'cls_steps': 20, 'seen_cls_epochs': 2}, impl="zsbench_msf.method:MSF", config=MSFConfig, inputs="features",
         text_kinds=["name", "description", "motion"], default_encoder="shiftgcn",
         paper="M. Li, Z. Jia, Z. Zhang, Z. Ma, L. Wang, \"Multi-semantic fusion model for "
               "generalized zero-shot skeleton-based action recognition\", ICIG 2023; code "

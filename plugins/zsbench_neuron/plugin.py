@@ -10,7 +10,7 @@ from .config import SPATIAL_KINDS, TEMPORAL_KINDS, NeuronConfig
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="neuron",
+        name="neuron", smoke_overrides={'epochs': 2, 'pretrain_epochs': 2},
         impl="zsbench_neuron.method:Neuron",
         config=NeuronConfig,
         inputs="sequences",

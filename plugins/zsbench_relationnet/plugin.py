@@ -10,7 +10,7 @@ from .config import RelationNetConfig
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="relationnet",
+        name="relationnet", smoke_overrides={'episodes': 200},
         impl="zsbench_relationnet.method:RelationNetMethod",
         config=RelationNetConfig,
         inputs="features",

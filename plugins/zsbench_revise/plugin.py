@@ -10,7 +10,7 @@ from .config import ReViSEConfig
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="revise",
+        name="revise", smoke_overrides={'epochs': 3, 'seen_classifier_epochs': 2},
         impl="zsbench_revise.method:ReViSE",
         config=ReViSEConfig,
         inputs="features",

@@ -16,7 +16,7 @@ PAPER = ("Y. Zhou, W. Qiang, A. Rao, N. Lin, B. Su, J. Wang, \"Zero-shot Skeleto
 def zsbench_methods() -> list[MethodSpec]:
     return [
         MethodSpec(
-            name="smie", impl="zsbench_smie.method:SMIE", config=SMIEConfig,
+            name="smie", smoke_overrides={'epochs': 2, 'warmup_epochs': 0, 'pretrain_epochs': 2}, impl="zsbench_smie.method:SMIE", config=SMIEConfig,
             inputs="sequences", text_kinds=["name"], transductive=False,
             default_encoder="stgcn", paper=PAPER, reported="zsbench_smie:reported.csv",
             description="JSD mutual-information critic between frozen seen-class-pretrained "

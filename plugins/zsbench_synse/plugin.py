@@ -11,7 +11,7 @@ from .texts import SynsePosConfig
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="synse",
+        name="synse", smoke_overrides={'num_cycles': 1, 'cycle_length': 60, 'cross_start': 30, 'classifier_steps': 20, 'seen_classifier_epochs': 2},
         impl="zsbench_synse.method:SynSE",
         config=SynSEConfig,
         inputs="features",
