@@ -272,6 +272,11 @@ def test_fit_and_score_on_sequences():
     assert not any(p.requires_grad for p in m.encoder.parameters())      # frozen
     scores = m.score(test, cand, ctx)
     assert scores.shape == (8, 2) and np.isfinite(scores).all() and (scores <= 0).all()
+    with torch.no_grad():   # raw frozen-encoder features, no LayerNorm at test (official)
+        v = m.encoder(torch.as_tensor(test.x[:3]))
+        t = F.normalize(torch.as_tensor(cand.matrix("name")), dim=1)
+        manual = F.logsigmoid(m.head.critic(v.unsqueeze(1), t.unsqueeze(0)))
+    np.testing.assert_allclose(scores[:3], manual.numpy(), atol=1e-5)
     again = SMIE(small())
     again.fit(train, seq_ctx())
     assert np.allclose(again.score(test, cand, seq_ctx()), scores, atol=1e-6)   # seeded
@@ -337,6 +342,7 @@ def test_spec_and_reported_numbers():
     assert (smie.name, smie.inputs, feats.name, feats.inputs) == (
         "smie", "sequences", "smie_features", "features")
     assert smie.load() is SMIE and not smie.transductive
+    assert smie.smoke_overrides["pretrain_epochs"] == 2
     rows = read_reported(smie.reported)
     main = {(r["source_paper"], r["dataset"]): r["value"] for r in rows
             if r["method"] == "smie" and r["protocol"] == "smie" and r["variant"] == "default"
@@ -357,7 +363,7 @@ def test_plugin_import_does_not_import_torch():
 def test_pipeline_run(tmp_path):
     """One seconds-long run of the registered plugin on the shrunken embedded benchmark."""
     rec, path = check_plugin("smie", out=tmp_path / "out", cache_dir=tmp_path / "cache",
-                             extra=["method.pretrain_epochs=1", "method.critic_hidden=[32,16]"])
+                             extra=["method.critic_hidden=[32,16]"])   # + the spec's smoke_overrides
     assert path.exists() and rec.plugin == "smie" and not rec.deviations
     fold = rec.folds[0]
     assert fold.metrics["zsl_acc"] is not None and fold.metrics["gzsl_h"] is not None

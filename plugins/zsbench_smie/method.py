@@ -212,8 +212,8 @@ class SMIE(Method):
                          float(mi_red.detach()) if mi_red is not None else float("nan")]
                 batches += 1
             if batches:
-                mean = sums / batches
-                self.history.append({"loss": mean[0], "mi": mean[1], "mi_reduced": mean[2]})
+                loss_m, mi_m, red_m = (float(v) for v in sums / batches)
+                self.history.append({"loss": loss_m, "mi": mi_m, "mi_reduced": red_m})
         head.eval()
         if not self.history:
             raise ZsbenchError("SMIE: no training batch had a negative pair; use "
