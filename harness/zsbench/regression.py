@@ -29,6 +29,7 @@ import argparse
 import datetime as _dt
 import json
 import os
+import secrets
 import subprocess
 import sys
 import tempfile
@@ -249,8 +250,9 @@ def _run_real(pair: Pair, settings: Settings, sets: Sequence[str], tolerance: fl
 
 
 def _run_id(pair: Pair, dataset: str = "synthetic") -> str:
+    """Unique even for two runs in the same second (results are never overwritten)."""
     stamp = _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return f"{pair.env}_{dataset}_{stamp}"
+    return f"{pair.env}_{dataset}_{stamp}_{secrets.token_hex(3)}"
 
 
 def _embedded_argv(pair: Pair, out: Path, run_id: str, sets: Sequence[str]) -> list[str]:
