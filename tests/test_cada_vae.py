@@ -71,16 +71,24 @@ def test_fit_score_zsl_and_gzsl():
     s = m.score(test, cand, ctx)
     assert s.shape == (len(y), 5)
     assert np.mean(s.argmax(1) == y - 25) >= 0.5          # 5 unseen classes: chance 0.2
-    # GZSL candidates: seen columns = seen-classifier softmax, unseen = unseen-classifier softmax
+    # GZSL candidates, default: log-probabilities of one joint latent classifier
     allc = _all_candidates(train.texts, cand)
     x = np.concatenate([train.x[:30], test.x])
-    g = m.score(type(test)(x=x, kind="features"), allc, ctx)
+    view = type(test)(x=x, kind="features")
+    g = m.score(view, allc, ctx)
+    assert g.shape == (len(x), len(allc))
+    np.testing.assert_allclose(np.logaddexp.reduce(g, axis=1), 0.0, atol=1e-6)
     seen = np.isin(allc.class_ids, train.texts.class_ids)
+    y_all = np.concatenate([train.labels[:30], y])
+    assert np.mean(allc.class_ids[g.argmax(1)] == y_all) > 0.25    # 30 classes: chance 1/30
+    # separate: seen columns = seen-classifier softmax, unseen = unseen-classifier softmax
+    m.config.gzsl_scores = "separate"
+    g = m.score(view, allc, ctx)
     np.testing.assert_allclose(g[:, seen].sum(1), 1.0, atol=1e-6)
     np.testing.assert_allclose(g[:, ~seen].sum(1), 1.0, atol=1e-6)
-    np.testing.assert_allclose(np.argmax(g[len(train.x[:30]):, ~seen], 1), s.argmax(1))
+    np.testing.assert_allclose(np.argmax(g[30:, ~seen], 1), s.argmax(1))
     # the gate routes each sample to one classifier
-    cols = m.gzsl_decide(g, seen, type(test)(x=x, kind="features"), allc, ctx)
+    cols = m.gzsl_decide(g, seen, view, allc, ctx)
     assert cols.shape == (len(x),) and cols.min() >= 0 and cols.max() < len(allc)
     gate = ctx.details["gate"]
     assert gate["temperature"] in range(1, 10) and 0.25 <= gate["threshold"] < 0.75
@@ -133,8 +141,8 @@ def _all_candidates(seen: ClassTexts, unseen: ClassTexts) -> ClassTexts:
 
 
 @pytest.mark.slow
-def test_end_to_end_embedded_benchmark(tmp_path):
-    record, _ = check_plugin("cada_vae", out=tmp_path / "out", cache_dir=tmp_path / "cache",
+def test_end_to_end_embedded_benchmark(tmp_path, zs_cache):
+    record, _ = check_plugin("cada_vae", out=tmp_path / "out", cache_dir=zs_cache,
                              extra=FAST_SETS)
     m = record.folds[0].metrics
     assert m["zsl_acc"] is not None and m["gzsl_h"] is not None

@@ -68,8 +68,8 @@ def test_fit_score_uses_the_fused_texts():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("rule", ["method", "calibrated_stacking"])
-def test_end_to_end_embedded_benchmark(tmp_path, rule):
-    record, _ = check_plugin("msf", out=tmp_path / "out", cache_dir=tmp_path / "cache",
+def test_end_to_end_embedded_benchmark(tmp_path, zs_cache, rule):
+    record, _ = check_plugin("msf", out=tmp_path / "out", cache_dir=zs_cache,
                              extra=FAST_SETS + [f"gzsl_rule={rule}", "method.text_mode=ad_md"])
     fold = record.folds[0]
     assert fold.metrics["zsl_acc"] is not None and fold.metrics["gzsl_h"] is not None

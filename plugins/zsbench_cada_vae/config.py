@@ -54,6 +54,19 @@ class VAEMethodConfig(MethodConfig):
     n_latents_per_class: int = Field(500, ge=1, description="latents generated per unseen class")
     cls_steps: int = Field(300, ge=1, description="full-batch Adam steps of the unseen classifier")
     cls_lr: float = Field(1e-3, gt=0)
+    # ---- GZSL scores (what score() returns over seen + unseen candidates) --------------
+    gzsl_scores: Literal["joint_latent", "separate"] = Field(
+        "joint_latent", description="joint_latent: one softmax classifier over all candidates "
+        "in the latent space, trained on skeleton latents of the seen classes and text latents "
+        "of the unseen ones (original CADA-VAE's generalized classifier); separate: seen "
+        "columns = seen-classifier softmax, unseen columns = unseen-classifier softmax")
+    joint_seen_latents: int = Field(200, ge=1, description="skeleton latents per seen class "
+                                    "(original CADA-VAE: 200)")
+    joint_unseen_latents: int = Field(400, ge=1, description="text latents per unseen class "
+                                      "(original CADA-VAE: 400)")
+    joint_cls_epochs: int = Field(23, ge=1, description="epochs of the joint classifier "
+                                  "(original CADA-VAE, CUB generalized: 23)")
+    joint_cls_lr: float = Field(1e-3, gt=0, description="Adam lr, betas (0.5, 0.999), batch 32")
     # ---- seen classifier (for the gate and GZSL scores) ---------------------------
     seen_cls_epochs: int = Field(30, ge=1, description="epochs of the linear softmax seen "
                                  "classifier trained on the features (stand-in for the "

@@ -8,11 +8,13 @@ generated from the unseen classes' texts train the unseen classifier (Linear + R
 a test sample's ZSL scores are that classifier's logits on the skeleton encoder mean.
 
 GZSL:
-* ``score()`` over seen + unseen candidates returns probabilities: the seen columns hold the
-  softmax of a linear seen classifier trained on the features (the official gate reads the
-  skeleton encoder's own fc logits, which a feature-input method does not receive), the
-  unseen columns the softmax of the unseen classifier. The core's calibrated stacking
-  subtracts gamma from the seen columns.
+* ``score()`` over seen + unseen candidates (for the core's calibrated stacking) returns,
+  by default (``gzsl_scores=joint_latent``), the log-probabilities of the original
+  CADA-VAE's generalized classifier: one softmax classifier in the latent space trained on
+  skeleton latents of the seen candidates (200 per class) and text latents of the unseen
+  ones (400 per class), applied to the skeleton encoder mean. ``gzsl_scores=separate``:
+  seen columns = softmax of a linear seen classifier on the features, unseen columns =
+  softmax of the unseen classifier.
 * ``gzsl_decide()`` (``--set gzsl_rule=method``) is the official gate: fitted lazily on a
   validation problem carved from the seen classes (a second VAE, seen and unseen
   classifiers trained without the validation-unseen classes), then each test sample is
@@ -59,6 +61,9 @@ class CrossAlignedVAEMethod(Method):
         self._seed = 0
         self._device = torch.device("cpu")
         self._unseen_cls: dict[tuple[int, ...], LatentClassifier] = {}
+        self._joint_cls: dict[tuple[int, ...], LatentClassifier] = {}
+        self._x: np.ndarray | None = None
+        self._labels: np.ndarray | None = None
         self._gates: dict[int, SeenUnseenGate] = {}
 
     # ------------------------------------------------------------------ per method
@@ -137,6 +142,8 @@ class CrossAlignedVAEMethod(Method):
             x, labels, self.seen_ids, epochs=cfg.seen_cls_epochs, batch_size=cfg.seen_cls_batch_size,
             lr=cfg.seen_cls_lr, seed=seed, device=str(dev))
         self._unseen_cls.clear()
+        self._joint_cls.clear()
+        self._x, self._labels = x, np.asarray(labels)
         return {"latent_size": latent, "cycle_length": cycle, "iterations": total,
                 "final_loss_terms": last, "vae_train_seconds": round(time.perf_counter() - t0, 2)}
 
@@ -156,15 +163,62 @@ class CrossAlignedVAEMethod(Method):
                                                             lr=cfg.cls_lr, classifier=cls)
         return self._unseen_cls[key]
 
+    def _joint_classifier(self, candidates: ClassTexts, seen_cols: np.ndarray,
+                          unseen_cols: np.ndarray) -> LatentClassifier:
+        """Original CADA-VAE generalized classifier (``vaemodel.train_classifier``): latents
+        of each seen candidate's training features (repeated to ``joint_seen_latents`` rows,
+        first rows taken, sampled with noise) and ``joint_unseen_latents`` text latents per
+        unseen candidate; Linear(L, K), NLL of log-softmax, Adam (0.5, 0.999), batch 32."""
+        key = tuple(int(c) for c in candidates.class_ids)
+        if key in self._joint_cls:
+            return self._joint_cls[key]
+        assert self.vae is not None and self._x is not None and self._labels is not None
+        cfg, dev, vae = self.config, self._device, self.vae
+        ids = np.asarray(candidates.class_ids)
+        gen = torch.Generator().manual_seed(self._seed + 3)
+        zs, ys = [], []
+        with torch.no_grad():
+            for col in seen_cols:
+                feats = self._x[self._labels == ids[col]]
+                reps = -(-cfg.joint_seen_latents // len(feats))
+                xb = torch.as_tensor(np.tile(feats, (reps, 1))[:cfg.joint_seen_latents], device=dev)
+                zs.append(vae.sample(*vae.encode_skeleton(xb), generator=gen))
+                ys.append(torch.full((len(xb),), int(col), dtype=torch.long, device=dev))
+            if len(unseen_cols):
+                rows = torch.as_tensor(self.text_rows(candidates.subset(ids[unseen_cols])),
+                                       dtype=torch.float32, device=dev)
+                z, y = vae.text_latents({TEXT: rows}, cfg.joint_unseen_latents, generator=gen)
+                zs.append(z)
+                ys.append(torch.as_tensor(unseen_cols, device=dev)[y])
+        z_all, y_all = torch.cat(zs), torch.cat(ys)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self._seed + 4)
+            cls = LatentClassifier(z_all.shape[1], len(ids), relu=False).to(dev)
+        opt = torch.optim.Adam(cls.parameters(), lr=cfg.joint_cls_lr, betas=(0.5, 0.999))
+        n = len(z_all)
+        for _ in range(cfg.joint_cls_epochs):
+            order = torch.randperm(n, generator=gen).to(dev)
+            for s in range(0, n, 32):
+                idx = order[s:s + 32]
+                loss = torch.nn.functional.cross_entropy(cls(z_all[idx]), y_all[idx])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        cls.eval()
+        self._joint_cls[key] = cls
+        return cls
+
     @torch.no_grad()
-    def _unseen_logits(self, x: np.ndarray, texts: ClassTexts) -> np.ndarray:
+    def _latent_scores(self, x: np.ndarray, cls: LatentClassifier, k: int) -> np.ndarray:
         assert self.vae is not None
-        cls = self._unseen_classifier(texts)
         out = []
         for s in range(0, len(x), 4096):
             xb = torch.as_tensor(x[s:s + 4096], device=self._device)
             out.append(cls(self.vae.skeleton_mean(xb)).cpu().numpy())
-        return np.concatenate(out) if out else np.zeros((0, len(texts)), np.float32)
+        return np.concatenate(out) if out else np.zeros((0, k), np.float32)
+
+    def _unseen_logits(self, x: np.ndarray, texts: ClassTexts) -> np.ndarray:
+        return self._latent_scores(x, self._unseen_classifier(texts), len(texts))
 
     def _split(self, candidates: ClassTexts) -> tuple[np.ndarray, np.ndarray]:
         assert self.seen_ids is not None
@@ -185,6 +239,10 @@ class CrossAlignedVAEMethod(Method):
         ids = np.asarray(candidates.class_ids)
         if not len(seen_cols):  # ZSL: the unseen classifier's logits
             return self._unseen_logits(x, candidates)
+        if self.config.gzsl_scores == "joint_latent":
+            logits = self._latent_scores(x, self._joint_classifier(candidates, seen_cols, unseen_cols),
+                                         len(ids))
+            return logits - np.logaddexp.reduce(logits.astype(np.float64), axis=1, keepdims=True)
         out = np.zeros((len(x), len(ids)), dtype=np.float64)
         out[:, seen_cols] = softmax(self._seen_logits(x, ids[seen_cols]))
         if len(unseen_cols):

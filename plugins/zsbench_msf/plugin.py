@@ -4,14 +4,17 @@ from __future__ import annotations
 import zsbench
 from zsbench.specs import MethodSpec
 
+from zsbench_cada_vae.plugin import SMOKE  # the same pipeline, the same smoke configuration
+
 from .config import MSFConfig
 
 
 @zsbench.hookimpl
 def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
-        name="msf", smoke_overrides={'num_cycles': 1, 'cycle_length': 60, 'kl_start': 20, 'cross_start': 30, 'n_latents_per_class': 20, 'cls_steps': 20, 'seen_cls_epochs': 2}, impl="zsbench_msf.method:MSF", config=MSFConfig, inputs="features",
+        name="msf", impl="zsbench_msf.method:MSF", config=MSFConfig, inputs="features",
         text_kinds=["name", "description", "motion"], default_encoder="shiftgcn",
+        smoke_overrides=SMOKE,
         paper="M. Li, Z. Jia, Z. Zhang, Z. Ma, L. Wang, \"Multi-semantic fusion model for "
               "generalized zero-shot skeleton-based action recognition\", ICIG 2023; code "
               "EHZ9NIWI7/MSF-GZSSAR",
