@@ -389,6 +389,33 @@ def test_method_fit_score_on_small_sequences():
                                   kind="sequences"), ctx)
 
 
+@pytest.mark.parametrize("switches", [
+    dict(granularity_update=False, phase_evolving=False, spatial_compression=False,
+         temporal_memory=False, temporal_text_context="phase"),
+    dict(temporal_segments="disjoint", memory_gate="convex", share_init=False,
+         encoder_features="online", encoder_bn="eval", test_augment=True,
+         loss_reduction="sum", decision="temporal", pretrain_epochs=0)])
+def test_method_switches_run(switches):
+    rng = np.random.default_rng(1)
+    kinds = NeuronConfig().spatial_kinds + NeuronConfig().temporal_kinds
+    emb = {k: rng.normal(size=(4, 2, 6)).astype(np.float32) for k in kinds}
+    labels = np.repeat(np.arange(4), 4)
+    x = rng.normal(size=(16, 3, 12, 25, 2)).astype(np.float32)
+    cfg = NeuronConfig(**{**dict(epochs=1, pretrain_epochs=1, batch_size=4, pretrain_batch_size=4,
+                                 num_spatial_prototypes=6, num_temporal_prototypes=6,
+                                 pretrain_cache=False, encoder="stgcn",
+                                 encoder_overrides={"hidden_channels": 2, "out_dim": 8}),
+                          **switches})
+    ctx = context()
+    ctx.encoder_factory = _stgcn_factory
+    m = Neuron(cfg)
+    m.fit(TrainView(x=x[:12], labels=labels[:12], texts=_bank([0, 1, 2], emb),
+                    kind="sequences"), ctx)
+    scores = m.score(TestView(x=x[12:], kind="sequences"), _bank([3], emb), ctx)
+    assert scores.shape == (4, 1) and np.isfinite(scores).all()
+    assert ("test_augment" in ctx.deviations) == bool(switches.get("test_augment"))
+
+
 def _stgcn_factory(name=None, **overrides):
     from zsbench_encoders.configs import STGCNConfig
     from zsbench_encoders.stgcn import STGCN
@@ -400,7 +427,9 @@ def _stgcn_factory(name=None, **overrides):
 def test_check_plugin_tiny_benchmark(tmp_path, zs_cache):
     from zsbench.testing import check_plugin
 
-    rec, path = check_plugin("neuron", tmp_path / "out", zs_cache, protocol="synse")
+    rec, path = check_plugin("neuron", tmp_path / "out", zs_cache, protocol="synse",
+                             extra=["method.pretrain_epochs=2"])
+    assert rec.config["method"]["encoder_features"] == "cached"   # the benchmark's suggestion
     assert path.exists()
     for f in rec.folds:
         for key in ("zsl_acc", "gzsl_acc_seen", "gzsl_acc_unseen", "gzsl_h"):

@@ -4,6 +4,7 @@ lying bodies, empty frames)."""
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from zsbench_ntu.resample import crop_resize, motion_processor, resize_time
 
 # ----------------------------------------------------------------- loop references ----
 def ref_ctrgcn(path, copy_single):
-    lines = open(path).read().splitlines()
+    lines = Path(path).read_text().splitlines()
     idx, bodies, valid = 1, {}, -1
     for _ in range(int(lines[0])):
         nb = int(lines[idx]); idx += 1
@@ -104,7 +105,7 @@ def ref_ctrgcn(path, copy_single):
 
 
 def ref_stgcn(path):
-    lines = open(path).read().splitlines()
+    lines = Path(path).read_text().splitlines()
     idx = 1
     f_count = int(lines[0])
     data = np.zeros((3, 300, 25, 2))

@@ -164,7 +164,7 @@ def _load_cache(folder: Path, fold: Fold, fingerprint: str, ctx: RunContext,
             _warn(ctx, f"pretraining cache {folder}: {name} is missing or corrupted; rebuilding")
             return None
     try:
-        with np.load(folder / "features.npz", allow_pickle=False) as npz:
+        with open(folder / "features.npz", "rb") as fh, np.load(fh, allow_pickle=False) as npz:
             arrays = {k: npz[k] for k in npz.files}
         for name in SETS:
             if not np.array_equal(arrays[f"index_{name}"], np.asarray(getattr(fold, name))):

@@ -128,7 +128,8 @@ def read_npy(path: Path, what: str, todo: str, mmap: bool = True) -> np.ndarray:
 def read_npz(path: Path, what: str, todo: str) -> dict[str, np.ndarray]:
     """Every array of a plain .npz (no pickles); failures as ``read_npy``."""
     try:
-        with np.load(path, allow_pickle=False) as z:
+        # numpy leaks its own file handle when the zip directory is unreadable: open it here
+        with open(path, "rb") as fh, np.load(fh, allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
     except READ_ERRORS as exc:
         raise unreadable_file(path, what, exc, todo) from exc
