@@ -1,0 +1,1 @@
+"""SA-DVAE (Li et al., ECCV 2024) as a zsbench plugin."""
