@@ -183,8 +183,8 @@ class TDSM(Method):
         dim) right after seeding (the official draw for seed = its seed)."""
         cfg = self.config
         gen = torch.Generator().manual_seed(seed)
-        return torch.randn(cfg.noise_draws * cfg.num_noise, dim, generator=gen).reshape(
-            cfg.noise_draws, cfg.num_noise, dim)
+        return torch.stack([torch.randn(cfg.num_noise, 1, 1, dim, generator=gen).reshape(
+            cfg.num_noise, dim) for _ in range(cfg.noise_draws)])
 
     @torch.no_grad()
     def matching_errors(self, x: Tensor, noises: Tensor, g: Tensor, l: Tensor) -> Tensor:
