@@ -369,6 +369,21 @@ def test_presets_and_needs():
     assert len(OFFICIAL_GAMMA_GRID) == 3 + 6 + 16 + 3 and OFFICIAL_GAMMA_GRID[-1] == 0.75
 
 
+def test_official_gamma_grid_chosen_on_test():
+    from zsbench_star.official import best_on_test, gzsl_at
+
+    # classes 0, 1 seen, 5 unseen; margins decide seen vs unseen per sample
+    entry = {"best_seen": [0, 1, 0, 1], "best_unseen": [5, 5, 5, 5],
+             "margin": [0.3, 0.004, 0.02, -0.1]}
+    target = np.array([0, 5, 5, 1])
+    is_seen = np.isin(target, [0, 1])
+    r0 = gzsl_at(entry, target, is_seen, 0.0)       # preds 0, 1, 0, 5
+    assert (r0["acc_seen"], r0["acc_unseen"], r0["h"]) == (50.0, 0.0, 0.0)
+    best = best_on_test(entry, target, is_seen)      # 0.02 <= gamma < 0.3: preds 0, 5, 5, 5
+    assert best["gamma"] == 0.02 and best["acc_seen"] == 50.0 and best["acc_unseen"] == 100.0
+    assert best["h"] == pytest.approx(2 * 50 * 100 / 150)
+
+
 @pytest.mark.slow
 def test_check_plugin_tiny_benchmark(tmp_path, zs_cache):
     from zsbench.testing import check_plugin
