@@ -13,11 +13,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from zsbench.api import DatasetInfo  # noqa: E402
+from zsbench.nn.gate import gate_features  # noqa: E402
 from zsbench.nn.vae import LatentClassifier, WarmupFactors, train_latent_classifier  # noqa: E402
 from zsbench.testing import check_plugin, context  # noqa: E402
+from test_gate import _official_eval  # noqa: E402
 from test_cada_vae import _all_candidates, problem  # noqa: E402  (25 seen / 5 unseen, chance 0.2)
 from zsbench_sa_dvae.config import SADVAEConfig, auto_preset  # noqa: E402
-from zsbench_sa_dvae.method import SADVAE  # noqa: E402
+from zsbench_sa_dvae.method import SADVAE, fit_sadvae_gate  # noqa: E402
 from zsbench_sa_dvae.modules import (DisentangledVAE, ScheduleParams, TCDiscriminator,  # noqa: E402
                                      pair_discriminator_loss, permute_blocks, schedule_factors,
                                      tc_penalty, train_epoch)
@@ -141,6 +143,30 @@ def test_unseen_classifier_matches_official(ref):
     np.testing.assert_allclose(torch.softmax(logits, 1).numpy(), ref["cls/val_softmax"], atol=TOL)
     acc = np.mean(np.array([3, 4])[logits.argmax(1).numpy()] == ref["in/y_val"])
     assert acc == pytest.approx(float(ref["cls/zsl_acc"]))
+
+
+@pytest.mark.parametrize("run", [0, 1])
+def test_gate_matches_official_scripts(ref, run):
+    """gating_train.py + gating_eval.py (run 0: T and threshold searched; run 1: the fixed
+    --th 50 --t 2 of the NTU-120 script): balanced seen rows, min(300, n//6) hold-outs, one
+    numpy stream; test with the script's flipped rule (seen iff 1 - p_unseen > th)."""
+    key = f"gate{run}"
+    th, t = ref[f"{key}/args"]
+    temps = [float(x) for x in range(1, 10)] if t == 0 else [float(t)]
+    ths = [x / 100 for x in range(25, 75)] if th == 0 else [th / 100]
+    gate = fit_sadvae_gate((ref["gate_in/unseen_zs"], ref["gate_in/ztest_out"]),
+                           (ref["gate_in/seen_zs"], ref["gate_in/val_out"]), temperatures=temps,
+                           thresholds=ths, threshold_rule="official")
+    assert gate.temperature == float(ref[f"{key}/temperature"])
+    assert gate.threshold == pytest.approx(float(ref[f"{key}/threshold"]))
+    assert gate.validation_accuracy == pytest.approx(float(ref[f"{key}/val_accuracy"]), abs=1e-9)
+    assert gate.info["gate_rows_seen"] == gate.info["gate_rows_unseen"] == 150   # 200 drawn down
+    assert gate.info["gate_holdout"] == [25, 25]                                # 150 // 6
+    feats = gate_features(ref["gate_in/gzsl_zs"], ref["gate_in/gtest_out"], gate.temperature)
+    # scikit-learn's lbfgs stops at tol 1e-4; ours is solved to machine precision
+    np.testing.assert_allclose(gate.model.predict_proba(feats), ref[f"{key}/test_proba"], atol=3e-3)
+    for got, want in zip(_official_eval(ref, key, gate), ("acc_seen", "acc_unseen", "h")):
+        assert got == pytest.approx(float(ref[f"{key}/{want}"]), abs=1e-4)   # printed with 2 decimals in %
 
 
 # ---------------------------------------------------------------------------------------

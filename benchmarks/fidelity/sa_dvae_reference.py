@@ -1,6 +1,7 @@
 """Reference tensors for the SA-DVAE plugin (tests/test_sa_dvae.py).
 
-    python benchmarks/fidelity/sa_dvae_reference.py --checkout /tmp/official/SA-DVAE \
+    PYTHONPATH=/path/to/sklearn-1.5 python benchmarks/fidelity/sa_dvae_reference.py \
+        --checkout /tmp/official/SA-DVAE \
         [--out tests/fidelity/sa_dvae.npz]
 
 ``--checkout``: pha123661/SA-DVAE at 90d99b837d7d24cc414f77ea121621982d52cf41 (a work tree,
@@ -13,6 +14,10 @@ batches, and ``train_classifier`` (500 text latents per unseen class, 300 steps,
 on validation samples). Recorded: inputs, batch order, initial and per-epoch weights of
 the five modules, module outputs, KL values, block permutations, the classifier's
 weights and outputs, and the ``repo``/``commit`` strings.
+
+Also runs ``gating_train.py`` (search, and the fixed ``--th 50 --t 2`` of the NTU-120
+SynSE-split script) and ``gating_eval.py`` on synthetic classifier outputs; these need a
+scikit-learn with ``multi_class`` (<= 1.5) on PYTHONPATH.
 
 CPU only: ``torch.Tensor.cuda`` is replaced by the identity at runtime and the device
 handed to the functions is the CPU; ``scipy.misc`` (imported but unused by
@@ -148,6 +153,56 @@ def classifier(train_mod, mods, data) -> dict[str, np.ndarray]:
     return out
 
 
+def gate_reference(checkout: Path) -> dict[str, np.ndarray]:
+    """gating_train.py (seen rows drawn down to the unseen count, hold-out min(300, n//6),
+    search or fixed --th/--t) then gating_eval.py (seen iff 1 - p_unseen > th) on the
+    synthetic classifier outputs of vae_gate_reference.gate_inputs; C = 10 classes."""
+    import pickle
+    import tempfile
+    data = ref.gate_inputs(150, 200, 400)
+    out = {f"gate_in/{k}": v for k, v in data.items()}
+    ss, le, tm, ds_name = ref.GATE_U, "le", "tm", "toy"
+    for r, (th, t) in enumerate([(0, 0), (50, 2)]):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            feats, wdir_val, wdir = root / "feats", root / "res_val", root / "res"
+            splits = root / "resources" / "label_splits" / ds_name
+            for d in (feats, wdir_val / le / tm, wdir / le / tm, splits):
+                d.mkdir(parents=True, exist_ok=True)
+            np.save(splits / f"ru{ss}.npy", data["unseen_classes"])
+            np.save(splits / f"rs{ref.GATE_C - ss}.npy", data["seen_classes"])
+            np.save(wdir_val / le / tm / f"MSF_{ss}_r_unseen_zs.npy", data["unseen_zs"])
+            np.save(wdir_val / le / tm / f"MSF_{ss}_r_seen_zs.npy", data["seen_zs"])
+            np.save(wdir / le / tm / f"MSF_{ss}_r_gzsl_zs.npy", data["gzsl_zs"])
+            for k in ("ztest_out", "val_out", "g_label", "gtest_out"):
+                np.save(feats / f"{k}.npy", data[k])
+            common = ["--ss", str(ss), "--st", "r", "--dataset", ds_name, "--le", le, "--ve", "shift",
+                      "--num_classes", str(ref.GATE_C), "--tm", tm, "--dataset_path", str(feats)]
+            vals = ref.parse_lines(ref.run_script(
+                checkout / "gating_train.py",
+                common + ["--wdir", str(wdir_val), "--phase", "val", "--th", str(th), "--t", str(t)], root))
+            with open(wdir / le / tm / "gating_model.pkl", "rb") as f:
+                model = pickle.load(f)
+            T, thr = vals["best temperature"], vals["best threshold"]
+            evals = ref.parse_lines(ref.run_script(
+                checkout / "gating_eval.py",
+                common + ["--wdir", str(wdir), "--phase", "train", "--temp", str(int(T)),
+                          "--thresh", str(thr)], root))
+        out[f"gate{r}/temperature"], out[f"gate{r}/threshold"] = np.float64(T), np.float64(thr)
+        out[f"gate{r}/val_accuracy"] = np.float64(vals["best validation accuracy for the gating model"])
+        out[f"gate{r}/coef"] = np.asarray(model.coef_, dtype=np.float64)
+        out[f"gate{r}/intercept"] = np.asarray(model.intercept_, dtype=np.float64)
+        out[f"gate{r}/args"] = np.asarray([th, t], dtype=np.int64)
+        e = np.exp(data["gtest_out"] / T)
+        feats = np.concatenate([-np.sort(-data["gzsl_zs"], 1)[:, :ss],
+                                -np.sort(-e / e.sum(1, keepdims=True), 1)[:, :ss]], 1)
+        out[f"gate{r}/test_proba"] = model.predict_proba(feats)
+        for k_in, k_out in (("seen_accuracy", "acc_seen"), ("unseen_accuracy", "acc_unseen"),
+                            ("h_mean", "h")):
+            out[f"gate{r}/{k_out}"] = np.float64(evals[k_in])
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--checkout", type=Path, required=True)
@@ -160,6 +215,7 @@ def main() -> None:
     out = {f"in/{k}": v for k, v in data.items()}
     for r in RUNS:
         out.update(run(train_mod, model, data, *r))
+    out.update(gate_reference(args.checkout.resolve()))
     ref.save(out, args.out, REPO, COMMIT)
 
 

@@ -16,18 +16,39 @@ hold-out is min(300, n // 6) rows per group.
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
 
 from zsbench.api import ClassTexts, RunContext, ZsbenchError
-from zsbench.nn.gate import SeenUnseenGate, fit_gate, gate_validation_split, softmax, train_seen_classifier
+from zsbench.nn.gate import (SeenUnseenGate, ThresholdRule, fit_gate, gate_validation_split, softmax,
+                             train_seen_classifier)
 from zsbench_cada_vae.method import CrossAlignedVAEMethod, unit_rows
 
 from .config import SADVAEConfig
 from .modules import (DisentangledVAE, ScheduleParams, TCDiscriminator, epoch_batches,
                       train_epoch)
+
+
+def fit_sadvae_gate(unseen_rows: tuple[np.ndarray, np.ndarray], seen_rows: tuple[np.ndarray, np.ndarray],
+                    *, temperatures: Sequence[float], thresholds: Sequence[float],
+                    balance_seen: bool = True, holdout_max: int = 300, holdout_div: int = 6,
+                    seed: int = 5, C: float = 1.0, threshold_rule: ThresholdRule = "consistent",
+                    k: int | None = None) -> SeenUnseenGate:
+    """gating_train.py: with one numpy stream seeded ``seed``, the seen rows are first drawn
+    down to the unseen row count (without replacement, ``balance_seen``), then per
+    temperature ``min(holdout_max, n // holdout_div)`` rows of each group are held out to
+    choose the threshold (:func:`zsbench.nn.gate.fit_gate`). Rows: (ZSL softmax, seen logits)."""
+    zu, gu = (np.asarray(a) for a in unseen_rows)
+    zs, gs = (np.asarray(a) for a in seen_rows)
+    rng = np.random.RandomState(seed)
+    if balance_seen:
+        sel = rng.choice(np.arange(len(zs)), min(len(zu), len(zs)), replace=False)
+        zs, gs = zs[sel], gs[sel]
+    holdout = (min(holdout_max, len(zu) // holdout_div), min(holdout_max, len(zs) // holdout_div))
+    return fit_gate((zu, gu), (zs, gs), temperatures=temperatures, thresholds=thresholds,
+                    holdout=holdout, seed=seed, C=C, threshold_rule=threshold_rule, k=k, rng=rng)
 
 
 class SADVAE(CrossAlignedVAEMethod):
@@ -144,10 +165,6 @@ class SADVAE(CrossAlignedVAEMethod):
                                  ctx.seed + 1, epoch_hook=keep_best)
         z_all, g_all = softmax(best["logits"]), sub._seen_logits(xv, prob.val_seen)
         zu, gu, zs, gs = z_all[is_vu], g_all[is_vu], z_all[~is_vu], g_all[~is_vu]
-        if cfg.gate_balance_seen:  # gating_train.py: seen rows drawn down to the unseen count
-            sel = np.random.RandomState(cfg.gate_seed).choice(
-                np.arange(len(zs)), min(len(zu), len(zs)), replace=False)
-            zs, gs = zs[sel], gs[sel]
         temps, ths = cfg.gate_temperatures, cfg.gate_thresholds
         if cfg.gate_mode == "official_fixed":
             fixed = cfg.resolve(ctx.dataset.family, ctx.protocol)["fixed_gate"]
@@ -159,10 +176,10 @@ class SADVAE(CrossAlignedVAEMethod):
                         "has no fixed values here")
         if cfg.gate_threshold_rule == "official":
             ctx.note_deviation("gate_threshold_rule_official")
-        holdout = tuple(min(cfg.gate_holdout_max, len(r) // cfg.gate_holdout_div) for r in (zu, zs))
-        gate = fit_gate((zu, gu), (zs, gs), temperatures=temps, thresholds=ths,
-                        holdout=holdout, seed=cfg.gate_seed, C=cfg.gate_C,  # type: ignore[arg-type]
-                        threshold_rule=cfg.gate_threshold_rule, k=min(k, len(prob.val_unseen)))
+        gate = fit_sadvae_gate((zu, gu), (zs, gs), temperatures=temps, thresholds=ths,
+                               balance_seen=cfg.gate_balance_seen, holdout_max=cfg.gate_holdout_max,
+                               holdout_div=cfg.gate_holdout_div, seed=cfg.gate_seed, C=cfg.gate_C,
+                               threshold_rule=cfg.gate_threshold_rule, k=min(k, len(prob.val_unseen)))
         gate.info.update({"val_unseen_classes": [int(c) for c in prob.val_unseen],
                           "val_zsl_acc": best["acc"], "val_best_epoch": best["epoch"],
                           "val_vae_train_seconds": sub_info["vae_train_seconds"]})

@@ -227,7 +227,7 @@ def fit_gate(unseen_rows: tuple[np.ndarray, np.ndarray], seen_rows: tuple[np.nda
              thresholds: Iterable[float] = OFFICIAL_THRESHOLDS,
              holdout: float | tuple[int, int] = 0.2, seed: int = 5, C: float = 1.0,
              multinomial: bool = True, threshold_rule: ThresholdRule = "consistent",
-             k: int | None = None) -> SeenUnseenGate:
+             k: int | None = None, rng: np.random.RandomState | None = None) -> SeenUnseenGate:
     """Fit the gate as ``gating_*_training.py`` does.
 
     ``unseen_rows = (Z_u, G_u)``: unseen-classifier probabilities (n_u, k) and seen-classifier
@@ -237,6 +237,8 @@ def fit_gate(unseen_rows: tuple[np.ndarray, np.ndarray], seen_rows: tuple[np.nda
     logistic regression on the rest, pick the first threshold with the best hold-out
     accuracy (predict unseen when ``p_unseen > th``); keep the first temperature with the
     best accuracy. ``holdout``: fraction of each row set, or (n_unseen, n_seen) counts.
+    ``rng`` given: draw from it instead of a fresh ``RandomState(seed)`` (a script that
+    drew from the same numpy stream before, e.g. SA-DVAE's seen-row subsample).
     """
     zu, gu = (np.asarray(a, dtype=np.float64) for a in unseen_rows)
     zs, gs = (np.asarray(a, dtype=np.float64) for a in seen_rows)
@@ -248,7 +250,7 @@ def fit_gate(unseen_rows: tuple[np.ndarray, np.ndarray], seen_rows: tuple[np.nda
     if not temps or not ths:
         raise ValueError("fit_gate needs at least one temperature and one threshold")
     hu, hs = (holdout, holdout) if not isinstance(holdout, tuple) else holdout
-    rng = np.random.RandomState(seed)
+    rng = rng if rng is not None else np.random.RandomState(seed)
     best: SeenUnseenGate | None = None
     best_acc = -1.0
     for t in temps:
