@@ -135,6 +135,15 @@ class PurlsHead(nn.Module):
         b = pooled.shape[0]
         return self.project(pooled.reshape(b, -1)).view(b, self.n_repr, self.dim_text)
 
+    def output(self, tokens: Tensor, queries: Tensor | None, index: int) -> Tensor:
+        """Representation ``index`` of ``forward`` alone (B, E): only its E rows of the last
+        Linear are computed (test-time scoring needs the global output only)."""
+        pooled = self.pool(tokens, queries)
+        hidden = self.project[:-2](pooled.reshape(pooled.shape[0], -1))
+        last = self.project[-2]
+        rows = slice(index * self.dim_text, (index + 1) * self.dim_text)
+        return torch.tanh(F.linear(hidden, last.weight[rows], last.bias[rows]))
+
 
 # ------------------------------------------------------------------------------ loss
 def representation_loss(out: Tensor, text: Tensor, tau: Tensor, tau_exp: bool = False) -> Tensor:
@@ -172,9 +181,12 @@ def candidate_scores(head: PurlsHead, tokens: Tensor, class_texts: Tensor, globa
     for start in range(0, len(pairs), chunk):
         ii, kk = pairs[start:start + chunk].unbind(1)
         q = class_texts[kk.to(class_texts.device)]
-        o = head(tokens[ii.to(tokens.device)], q)
-        sims = (o * q).sum(dim=-1)                       # (chunk, R)
-        flat_scores.append(sims.sum(dim=1) if score_parts else sims[:, global_index])
+        x = tokens[ii.to(tokens.device)]
+        if score_parts:
+            flat_scores.append((head(x, q) * q).sum(dim=(1, 2)))
+        else:
+            o = head.output(x, q, global_index)
+            flat_scores.append((o * q[:, global_index]).sum(dim=-1))
     if not flat_scores:
         return tokens.new_zeros(n, k)
     return torch.cat(flat_scores).view(n, k)
@@ -193,8 +205,9 @@ def fixed_query_predictions(head: PurlsHead, tokens: Tensor, class_texts: Tensor
         torch.zeros(0, 2, dtype=torch.long)
     for start in range(0, len(pairs), chunk):
         ii, qq = pairs[start:start + chunk].unbind(1)
-        o = head(tokens[ii.to(tokens.device)], class_texts[qq.to(class_texts.device)])
-        preds.append((o[:, global_index] @ glob.t()).argmax(dim=1))
+        o = head.output(tokens[ii.to(tokens.device)], class_texts[qq.to(class_texts.device)],
+                        global_index)
+        preds.append((o @ glob.t()).argmax(dim=1))
     if not preds:
         return torch.zeros(n, k, dtype=torch.long)
     return torch.cat(preds).view(n, k)

@@ -28,6 +28,12 @@ RUN_DEFAULTS = {
                       "pretrain_epochs": 20, "pretrain_lr_steps": [15],
                       "encoder_features": "cached", "epochs": 30, "lr": 1.0,
                       "lr_steps": [20, 25]},
+    # PURLS: a narrow Shift-GCN (8..32 channels, 64-d tokens) pretrained 10 epochs, a
+    # 256-wide projector, 30 epochs at lr 1e-3 (official: 110 + 100 epochs, lr 1e-4)
+    "method:purls": {"encoder_overrides": {"widths": [8, 8, 8, 8, 16, 16, 16, 32, 32],
+                                           "out_dim": 64},
+                     "pretrain_epochs": 10, "pretrain_lr_steps": [8], "epochs": 30,
+                     "lr": 1e-3, "proj_hidden": 256},
 }
 
 
