@@ -362,3 +362,22 @@ def test_check_plugin_tiny_benchmark(tmp_path, zs_cache):
         for key in ("zsl_acc", "gzsl_acc_seen", "gzsl_acc_unseen", "gzsl_h"):
             assert f.metrics[key] is not None and 0 <= f.metrics[key] <= 100
         assert f.details["purls_final_train_loss"] > 0
+
+
+def test_official_true_label_accuracy_from_a_record():
+    from zsbench_purls.official import official_numbers, true_label_predictions
+
+    entry = {"dataset_index": [0, 1, 2], "query_classes": [7, 9],
+             "predictions": [[7, 9], [9, 9], [7, 7]]}
+    labels = np.array([9, 7, 7])
+    np.testing.assert_array_equal(true_label_predictions(entry, labels), [9, 9, 7])
+    record = {"folds": [{"name": "f", "seen": [1], "details": {"purls_true_label": {
+        "zsl": entry,
+        "gzsl": {"dataset_index": [3, 0], "query_classes": [1, 7, 9],
+                 "predictions": [[1, 7, 9], [9, 9, 7]]}}}}]}
+    labels = np.array([9, 7, 7, 1])
+    row = official_numbers(record, labels)[0]
+    assert row["zsl_acc"] == pytest.approx(200 / 3)
+    assert row["gzsl_seen"] == 100.0 and row["gzsl_unseen"] == 0.0
+    with pytest.raises(ValueError, match="query classes"):
+        true_label_predictions(entry, np.array([9, 7, 3]))
