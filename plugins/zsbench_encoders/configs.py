@@ -23,6 +23,21 @@ class STGCNConfig(PluginConfig):
     out_dim: int = Field(256, ge=1, description="feature dimension (hidden_dim in the repos)")
     dropout: float = Field(0.5, ge=0.0, lt=1.0, description="dropout in blocks 2..10")
     edge_importance: bool = Field(True, description="learnable (3,25,25) mask per block")
+    # Speed options (docs/performance.md). They change rounding and, for dropout, which
+    # random mask is drawn; never the model, its parameters or the state_dict layout.
+    graph_order: Literal["mix_first", "conv_first"] = Field(
+        "mix_first", description="graph conv: mix joints with A_k first, then one 1x1 conv over "
+        "K*C_in channels (bias folded through the column sums of A_k); 'conv_first' is the "
+        "official order (1x1 conv to K*C_out channels, then einsum with A)")
+    dropout_impl: Literal["bits", "torch"] = Field(
+        "bits", description="dropout masks from 16-bit lanes of 64-bit random words (p rounded "
+        "to a multiple of 2^-16; about 3x cheaper on CPU); 'torch' = nn.Dropout")
+    fold_bn_eval: bool = Field(True, description="eval mode: fold each batch norm into the "
+                               "convolution before it (same output up to rounding)")
+    memory_format: Literal["contiguous", "channels_last"] = Field(
+        "contiguous", description="activation layout (channels_last: for GPU convolutions)")
+    autocast: Literal["off", "bf16", "fp16"] = Field(
+        "off", description="run the blocks under torch.autocast with this dtype (output float32)")
 
 
 class ShiftGCNConfig(PluginConfig):
