@@ -34,6 +34,11 @@ def test_segment_tokens_by_hand():
             for v in range(3):
                 raw = fmap[n, :, 2 * s:2 * s + 2, v].mean(dim=1)     # mean over each third
                 assert torch.allclose(tok[n, s, v], raw / raw.norm(), atol=1e-6)
+    odd = torch.rand(1, 2, 16, 1) + 0.1                               # T' = 16: windows
+    tok16 = segment_tokens(odd, 3)                                    # [0,6) [5,11) [10,16)
+    for s, (a, b) in enumerate([(0, 6), (5, 11), (10, 16)]):
+        raw = odd[0, :, a:b, 0].mean(dim=1)
+        assert torch.allclose(tok16[0, s, 0], raw / raw.norm(), atol=1e-6)
     zero = segment_tokens(torch.zeros(1, 4, 3, 2), 3)                 # eps guard: no NaN
     assert torch.equal(zero, torch.zeros(1, 3, 2, 4))
 
