@@ -34,6 +34,14 @@ RUN_DEFAULTS = {
                                            "out_dim": 64},
                      "pretrain_epochs": 10, "pretrain_lr_steps": [8], "epochs": 30,
                      "lr": 1e-3, "proj_hidden": 256},
+    # STAR: the narrow Shift-GCN and pretraining of Neuron's entry (one cached encoder
+    # serves both), cached eval-mode maps, 64-wide prompts (official 768) and 50 prompts
+    # (official 100), 30 epochs at lr 0.1 (official 0.01 for ~25k steps; here ~450 steps)
+    "method:star": {"encoder_overrides": {"widths": [16, 16, 16, 16, 32, 32, 32, 64, 64],
+                                          "out_dim": 64},
+                    "pretrain_epochs": 20, "pretrain_lr_steps": [15],
+                    "encoder_features": "cached", "epochs": 30, "lr": 0.1,
+                    "attention_dim": 64, "num_prompts": 50, "hidden_dim": 64},
 }
 
 
