@@ -89,6 +89,22 @@ def test_needs_decide_text_kinds_and_encoder_not_field_names():
     assert method_needs(spec, PluginConfig()).text_kinds == ["name"]   # spec's declaration
 
 
+def test_dataset_run_defaults_per_encoder_under_the_users_values():
+    plugins = load_plugins()
+    for enc in ("shiftgcn", "stgcn"):
+        comp = resolve(plugins, build_run_config(
+            {"plugin": "devise", "protocol": "synse", "encoder": enc}, []))
+        widths = getattr(comp.encoder_cfg, "widths", None)
+        if enc == "shiftgcn":   # the embedded benchmark's CPU-sized Shift-GCN
+            assert widths == [16, 16, 16, 16, 32, 32, 32, 64, 64]
+        else:                   # an encoder:shiftgcn suggestion never reaches ST-GCN
+            assert widths is None and comp.encoder_cfg.hidden_channels == 16
+    comp = resolve(plugins, build_run_config(
+        {"plugin": "devise", "protocol": "synse", "encoder": "shiftgcn"},
+        ["encoder.widths=[8,8,8,8,8,8,8,8,8]"]))
+    assert comp.encoder_cfg.widths == [8] * 9           # the user's value wins
+
+
 def test_context_is_typed_and_observer_failure_is_isolated(tmp_path, zs_cache):
     BrokenObserver.calls = 0
     plugins = load_plugins(extra=[("probe", ProbePlugin()), ("badlog", BrokenObserver())])
@@ -107,6 +123,10 @@ def test_context_is_typed_and_observer_failure_is_isolated(tmp_path, zs_cache):
     assert any("badlog" in m and "logger backend is down" in m for m in lines)
     assert rec.paper == "A. Probe, 2026"
     assert json.loads(path.read_text())["paper"] == "A. Probe, 2026"
+    seconds = rec.folds[0].details["seconds"]           # where the fold's time went
+    assert set(seconds) == {"inputs", "fit", "zsl", "gzsl"}
+    assert all(v >= 0 for v in seconds.values())
+    assert any(line.endswith(" s") and " time: inputs " in line for line in lines)
 
 
 def test_plugin_exception_is_reported_as_the_plugins(monkeypatch):

@@ -78,7 +78,8 @@ def local(tmp_path_factory):
             "counts": counts, "tmp": tmp}
 
 
-def test_cells_hash_the_config_and_refuse_matrix_keys(tmp_path):
+def test_cells_hash_the_config_and_refuse_matrix_keys(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)     # the relative cache_dir below resolves (and fills) here
     plugins = load_plugins()
     spec = SweepSpec(name="x", out=tmp_path, methods=["devise", "dvta"], protocols=["smie"],
                      folds="each", seeds=[0, 1], set=list(COMMON),

@@ -173,7 +173,9 @@ def _run_folds(cfg: RunConfig, plugins: PluginSet, comp: Components, dataset: Sk
                              src, family=src.name, real=comp.dataset.real),
                          protocol=comp.protocol.name, encoder_factory=factory)
         fold_bank = bank if src is dataset else build_text_bank(comp, src)
+        t_inputs = time.perf_counter()
         inputs = fold_inputs(comp, src, fold, ctx, factory)
+        t_inputs = round(time.perf_counter() - t_inputs, 3)
         validation_inputs = None
         if (cfg.gzsl_validation == "retrain_encoder" and comp.method.inputs == "features"
                 and comp.encoder is not None and not comp.encoder.precomputed):
@@ -185,6 +187,9 @@ def _run_folds(cfg: RunConfig, plugins: PluginSet, comp: Components, dataset: Sk
 
             result["details"]["feature_diagnostics"] = fold_diagnostics(
                 result.pop("embeddings"), out_dir, fold.name, cfg.diagnostics, ctx.seed)
+        phases = {"inputs": t_inputs, **result["details"].get("seconds", {})}
+        result["details"]["seconds"] = phases
+        log(f"{fold.name} time: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
         for d in ctx.deviations:
             if d not in deviations:
                 deviations.append(d)

@@ -94,7 +94,8 @@ def resolve(plugins: PluginSet, cfg: RunConfig) -> Components:
     if enc_name:
         encoder = plugins.encoders.get(enc_name)
         encoder_cfg = validate_section(cfg, "encoder", encoder.config, encoder.name,
-                                       sugg.get("encoder"))
+                                       {**sugg.get("encoder", {}),
+                                        **sugg.get(f"encoder:{encoder.name}", {})})
     if method.inputs == "features":
         from .pretrain import PretrainConfig
 

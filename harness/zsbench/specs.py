@@ -107,8 +107,10 @@ class DatasetSpec(Spec):
     run_defaults: dict[str, dict[str, Any]] = Field(
         default_factory=dict,
         description="defaults this dataset suggests per config section (e.g. the embedded "
-        "benchmark sizes pretraining for a CPU); applied only to fields the chosen component "
-        "has, under the user's own values, and recorded in the result")
+        "benchmark sizes pretraining for a CPU): keys 'pretrain', 'encoder', 'method', and "
+        "'encoder:<name>' / 'method:<name>' for one component (over the plain key); applied "
+        "only to fields the chosen component has, under the user's own values, and recorded "
+        "in the result")
 
 
 BOTH_SETTINGS: tuple[Literal["zsl", "gzsl"], ...] = ("zsl", "gzsl")

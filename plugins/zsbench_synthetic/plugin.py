@@ -14,6 +14,9 @@ from .config import SyntheticConfig
 RUN_DEFAULTS = {
     "pretrain": {"epochs": 10, "batch_size": 16},
     "encoder": {"dropout": 0.1},
+    # Shift-GCN at ST-GCN's h=16 widths (the official 64..256 is ~10x the cost on a CPU);
+    # the pooled feature keeps its 256 dimensions
+    "encoder:shiftgcn": {"widths": [16, 16, 16, 16, 32, 32, 32, 64, 64]},
     "method:pgfa": {"epochs": 8, "batch_size": 32, "warmup_epochs": 1, "lr_steps": [6]},
     "method:dvta": {"epochs": 40, "lr": 1e-3, "batch_size": 64, "warmup_epochs": 4},
     "method:synse": {"num_cycles": 3, "cycle_length": 600, "cross_start": 300},
