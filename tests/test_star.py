@@ -256,6 +256,22 @@ def test_star_parts_source_file_and_shipped(tmp_path):
         star_parts(StarPartsConfig(), _dataset(names, tmp_path))
 
 
+def test_embedded_benchmark_parts_feed_star_parts():
+    from zsbench_star.config import PART_NAMES
+    from zsbench_synthetic.config import SyntheticConfig
+    from zsbench_synthetic.dataset import load_synthetic
+    from zsbench_synthetic.vocab import PARTS
+
+    # the benchmark's part order is STAR's (head, hand, arm, hip, leg, foot)
+    assert [p if p == "head" else {"feet": "foot"}.get(p, p[:-1]) for p in PARTS] == \
+        list(PART_NAMES)
+    ds = load_synthetic(SyntheticConfig(num_classes=12, sequences=240, frames=20,
+                                        num_subjects=4), None)
+    out = star_parts(StarPartsConfig(), ds)["star_parts"]
+    assert len(out) == 12 and all(len(c) == 6 for c in out)
+    assert all(t.startswith(f"{ds.class_names[i]},") for i, c in enumerate(out) for t in c)
+
+
 # ----------------------------------------------------------------------------- method
 def _bank(ids, names, parts):
     return ClassTexts(np.asarray(ids), [f"c{i}" for i in ids],

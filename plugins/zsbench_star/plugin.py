@@ -13,7 +13,8 @@ def zsbench_methods() -> list[MethodSpec]:
     return [MethodSpec(
         name="star",
         smoke_overrides={"epochs": 2, "pretrain_epochs": 2, "num_prompts": 8,
-                         "attention_dim": 16, "hidden_dim": 16},
+                         "attention_dim": 16, "hidden_dim": 16, "encoder_features": "cached",
+                         "encoder_overrides": {"widths": [8] * 9, "out_dim": 16}},
         impl="zsbench_star.method:Star",
         config=StarConfig,
         inputs="sequences",
