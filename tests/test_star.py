@@ -241,15 +241,20 @@ def test_star_parts_source_file_and_shipped(tmp_path):
     names = ["drink water", "eat meal", "brush teeth"]
     lines = [f"{n}; Head: h{i}; Hand: a{i}; Arm: r{i}; Hip: p{i}; Leg: l{i}; Foot: f{i}"
              for i, n in enumerate(names + ["extra class"])]
+    lines[1] += ";"                    # a trailing ';' (NTU line 5) is ignored, as the code does
     f = tmp_path / "ntu_part_descriptions.txt"
     f.write_text("\n".join(lines) + "\n")
     out = star_parts(StarPartsConfig(path=f), _dataset(names, tmp_path))["star_parts"]
     assert len(out) == 3 and len(out[0]) == 6
-    assert out[1][0] == "eat meal,Head: h1" and out[2][5] == "brush teeth,Foot: f2"
+    assert out[1][0] == "eat meal, Head: h1" and out[2][5] == "brush teeth, Foot: f2"
     parts = [[f"{n} part {r}" for r in range(6)] for n in names]
     shipped = star_parts(StarPartsConfig(template="{name}: {part}"),
                          _dataset(names, tmp_path, parts))["star_parts"]
     assert shipped[0][3] == "drink water: drink water part 3"
+    bad = tmp_path / "bad.txt"
+    bad.write_text("drink water; Head: h; Hand: a; Arm: r; Hip: p; Leg: l\n")
+    with pytest.raises(ZsbenchError, match="7 ';'-separated"):
+        star_parts(StarPartsConfig(path=bad), _dataset(names[:1], tmp_path))
     with pytest.raises(ZsbenchError, match="6"):
         star_parts(StarPartsConfig(), _dataset(names, tmp_path, [p[:4] for p in parts]))
     with pytest.raises(ZsbenchError, match="parts"):

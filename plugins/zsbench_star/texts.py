@@ -20,24 +20,48 @@ TextsByKind = dict[str, list[list[str]]]
 
 
 def _compose(template: str, name: str, part: str) -> str:
+    """The fields as split, unstripped (the code joins ``name + ',' + ' Head: ...'``)."""
     try:
-        return template.format(name=name.strip(), part=part.strip())
+        return template.format(name=name, part=part)
     except (KeyError, IndexError, ValueError) as exc:
         raise ZsbenchError(f"text source 'star_parts': bad template {template!r} (use "
                            f"'{{name}}' and '{{part}}'): {exc}") from exc
 
 
+def read_part_file(path: Path, template: str) -> list:
+    """STAR ``*_part_descriptions.txt``: ``name; Head: ...; ...; Foot: ...`` per line, split
+    on ';' as ``Text_Prompt.py`` does (fields after the seventh are ignored there, e.g. the
+    trailing ';' of NTU line 5 ``drop``). Returns matching records of the six composed
+    strings."""
+    from zsbench_text import formats
+    from zsbench_text.matching import Record
+
+    out = []
+    for no, line in formats.read_lines(path):
+        fields = line.split(";")
+        extra = [f for f in fields[1 + len(PART_NAMES):] if f.strip()]
+        if len(fields) < 1 + len(PART_NAMES) or extra:
+            raise ZsbenchError(f"{path}:{no}: expected 7 ';'-separated fields "
+                               f"(name; Head: ...; Hand: ...; Arm: ...; Hip: ...; Leg: ...; "
+                               f"Foot: ...), found {len(fields)}")
+        name, parts = fields[0].strip(), fields[1:1 + len(PART_NAMES)]
+        for part, text in zip(PART_NAMES, parts):
+            if not text.strip():
+                raise ZsbenchError(f"{path}:{no}: class {name!r}: the {part} description is "
+                                   "empty")
+        out.append(Record(no, name, [_compose(template, fields[0], p) for p in parts]))
+    return out
+
+
 def star_parts(config: StarPartsConfig, dataset: SkeletonDataset) -> TextsByKind:
     """``{kind: [[name,head], [name,hand], ... six strings] per class}``."""
     from zsbench_text import formats
-    from zsbench_text.matching import Record, align
+    from zsbench_text.matching import align
     from zsbench_text.sources import shipped_file
 
     if config.path is not None:
         path = Path(config.path).expanduser()
-        records = [Record(r.line, r.name, [_compose(config.template, r.name or "", p)
-                                            for p in r.texts])
-                   for r in formats.read_pasta(path, style="list")]
+        records = read_part_file(path, config.template)
         return {config.kind: align(records, dataset, path, allow_prefix=config.allow_prefix)}
     path = shipped_file(dataset, "parts", "star_parts", "a STAR *_part_descriptions.txt file")
     per_class = align(formats.read_zsbench_json(path, "parts"), dataset, path,
