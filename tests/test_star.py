@@ -338,7 +338,8 @@ def test_method_fit_score_gzsl_on_small_sequences():
 @pytest.mark.parametrize("switches", [
     dict(official_feature_reshape=True, freeze_encoder_bn=False, test_augment=True,
          use_part_prompts=False, use_semantic_prompts=False),
-    dict(encoder_features="cached", augment=False, pretrain_epochs=0, lr_steps=[1])])
+    dict(encoder_features="cached", augment=False, pretrain_epochs=0, lr_steps=[1],
+         pretrain_augment=False)])
 def test_method_switches_run(switches):
     names, parts, labels, x = _problem(1)
     cfg = StarConfig(**{**_SMALL, "epochs": 1, **switches})
@@ -384,6 +385,8 @@ def test_presets_and_needs():
     assert cfg.resolve_epochs("ntu120")[0] == 30
     assert cfg.resolve_lr_steps("pku_mmd")[0] == [15, 20]
     assert cfg.resolve_lr_steps("synthetic")[0] == [10, 20]
+    assert cfg.resolve_augment("ntu60") and not cfg.resolve_augment("pku_mmd")
+    assert StarConfig(augment=True).resolve_augment("pku_mmd")
     assert cfg.needs().text_kinds == ["name", "star_parts"]
     assert (cfg.lr, cfg.weight_decay, cfg.batch_size, cfg.num_prompts) == (0.01, 5e-4, 64, 100)
     assert (cfg.w_global, cfg.w_part, cfg.w_pd) == (0.1, 1.0, 0.1)

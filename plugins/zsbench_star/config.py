@@ -95,9 +95,14 @@ class StarConfig(MethodConfig):
         "online", description="online (code): the frozen encoder runs on every batch, with "
         "augmentation; cached: eval-mode feature maps of the unaugmented clips computed once "
         "(much faster, no augmentation, needs freeze_encoder_bn)")
-    augment: bool = Field(True, description="training clips: random crop (share drawn from "
-                          "crop_interval, resized back) + random rotation (code: p_interval "
-                          "[0.5, 1], random_rot)")
+    augment: bool | None = Field(None, description="training clips: random crop (share "
+                                 "drawn from crop_interval, resized back) + random rotation; "
+                                 "None = dataset preset (NTU: true, code p_interval [0.5, 1] + "
+                                 "random_rot; PKU-MMD: false, its feeder "
+                                 "Feeder_Shiftgcn_Feature_Store ignores both)")
+    pretrain_augment: bool = Field(True, description="crop + rotation in the encoder's "
+                                   "seen-class pretraining (Neuron's Pretrain_Shift_GCN, NTU "
+                                   "and PKU configs)")
     crop_interval: list[Fraction] = Field(default_factory=lambda: [0.5, 1.0], min_length=2,
                                           max_length=2)
     rotation: float = Field(0.3, ge=0, description="max rotation angle per axis (rad)")
@@ -161,6 +166,11 @@ class StarConfig(MethodConfig):
             return list(self.lr_steps), "config"
         key = self._family(family)
         return list(LR_STEPS[key]), f"code preset {key}"
+
+    def resolve_augment(self, family: str | None) -> bool:
+        if self.augment is not None:
+            return self.augment
+        return self._family(family) != "pku_mmd"
 
     def resolve_epochs(self, family: str | None) -> tuple[int, str]:
         if self.epochs is not None:

@@ -93,7 +93,7 @@ class Star(Method):
         if cfg.pretrain_epochs == 0:
             ctx.details["star_encoder"] = "untrained (pretrain_epochs=0)"
             return encoder
-        aug = (tuple(cfg.crop_interval), cfg.rotation) if cfg.augment else None
+        aug = (tuple(cfg.crop_interval), cfg.rotation) if cfg.pretrain_augment else None
         recipe = {"epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr,
                   "weight_decay": cfg.pretrain_weight_decay, "steps": cfg.pretrain_lr_steps,
                   "batch_size": cfg.pretrain_batch_size, "augment": aug}
@@ -197,7 +197,8 @@ class Star(Method):
         cached = None
         if cfg.encoder_features == "cached":
             cached = self._cubes(encoder, train.x, augment_clips=False)
-        aug = (tuple(cfg.crop_interval), cfg.rotation) if cfg.augment else None
+        augment_on = cfg.resolve_augment(ctx.dataset.family)
+        aug = (tuple(cfg.crop_interval), cfg.rotation) if augment_on else None
 
         self.history = []
         last: dict[str, float] = {}
@@ -232,6 +233,7 @@ class Star(Method):
         ctx.details.update({
             "star_epochs": epochs, "star_epochs_from": epochs_from,
             "star_lr_steps": steps, "star_lr_steps_from": steps_from,
+            "star_augment": augment_on and cached is None,
             "star_text_classes": len(text_ids),
             "star_final_train_loss": self.history[-1], "star_final_loss_terms": last})
         ctx.log(f"STAR: {epochs} epochs ({epochs_from}), lr steps {steps} ({steps_from}), "
