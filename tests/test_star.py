@@ -408,6 +408,20 @@ def test_official_gamma_grid_chosen_on_test():
     assert best["h"] == pytest.approx(2 * 50 * 100 / 150)
 
 
+def test_spec_paper_and_reported_rows():
+    from zsbench.plugins import load_plugins
+    from zsbench.reported import read_reported
+
+    spec = load_plugins().methods.get("star")
+    assert "ACM MM 2024" in spec.paper and spec.default_encoder == "shiftgcn"
+    rows = read_reported(spec.reported)
+    assert len(rows) == 52 and {r["method"] for r in rows} == {"star"}
+    key = {(r["dataset"], r["split"], r["sample_rule"], r["metric"]): float(r["value"])
+           for r in rows if r["protocol"] == "star"}
+    assert key[("ntu60", "55/5", "xsub", "acc")] == 81.4
+    assert key[("pku_mmd", "39/12", "xview", "h")] == 56.5
+
+
 @pytest.mark.slow
 def test_check_plugin_tiny_benchmark(tmp_path, zs_cache):
     from zsbench.testing import check_plugin
