@@ -306,6 +306,21 @@ def _problem(seed=0):
     return names, parts, labels, x
 
 
+def test_per_body_features_of_shiftgcn():
+    from zsbench_star.method import feature_cube, per_body_features
+
+    torch.manual_seed(3)
+    enc = _shiftgcn_factory().eval()
+    x = torch.randn(3, 3, 16, 25, 2)
+    with torch.no_grad():
+        per_body = per_body_features(enc, x)
+        assert per_body.shape == (3, 2, 8, 4, 25)
+        assert torch.allclose(per_body.mean(dim=1), enc.feature_map(x), atol=1e-6)
+        assert torch.allclose(feature_cube(enc, x, True), match_cube(per_body, official=True))
+    with pytest.raises(ZsbenchError, match="units"):
+        per_body_features(torch.nn.Linear(2, 2), x)
+
+
 def test_method_fit_score_gzsl_on_small_sequences():
     names, parts, labels, x = _problem()
     tr = labels < 3
