@@ -45,6 +45,10 @@ import numpy as np
 import torch
 from torch import nn
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from neuron_reference import f16  # noqa: E402  (float16-exact seeded values)
+from neuron_reference import install_stand_ins as neuron_install_stand_ins  # noqa: E402
+
 REPO = "cseeyangchen/STAR"
 PINNED = "917ca673162e344f65b50328f2d4d7a1fe58bc7b"
 B, M, C, T4, V = 4, 2, 6, 4, 25
@@ -55,21 +59,13 @@ FEATS: dict[str, torch.Tensor] = {}
 
 
 def install_stand_ins() -> None:
-    shift = types.ModuleType("cuda.shift")
-
-    class Shift(nn.Module):  # never used: the encoder's blocks are replaced
-        def __init__(self, *args, **kwargs) -> None:
-            super().__init__()
-
-    shift.Shift = Shift  # type: ignore[attr-defined]
-    pkg = types.ModuleType("cuda")
-    pkg.shift = shift  # type: ignore[attr-defined]
-    sys.modules["cuda"], sys.modules["cuda.shift"] = pkg, shift
+    """Neuron's stand-ins (``cuda.shift``, no-op ``Tensor.cuda``: the same authors' code
+    imports the same op), plus ``pandas`` when it is not installed."""
+    neuron_install_stand_ins()
     try:
         import pandas  # noqa: F401
     except ImportError:
         sys.modules["pandas"] = types.ModuleType("pandas")
-    torch.Tensor.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
 
 
 class Inject(nn.Module):
@@ -77,10 +73,6 @@ class Inject(nn.Module):
 
     def forward(self, x):
         return FEATS["per_body"]
-
-
-def f16(gen: torch.Generator, *shape: int, scale: float = 1.0, shift: float = 0.0) -> torch.Tensor:
-    return ((torch.randn(*shape, generator=gen) * scale) + shift).half().float()
 
 
 def shrink(model: nn.Module) -> None:
