@@ -50,7 +50,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stgcn_reference import fixed_input, loss_of, pack_state, quantise  # noqa: E402
+from stgcn_reference import (fixed_input, loss_of, pack_state, quantise,  # noqa: E402
+                             record_bn_stats, save_npz)
 
 REPO, COMMIT = "kchengiva/Shift-GCN", "20276b64d16775c2de33408beb32825d2f93ffa4"
 WIDTHS = [16, 16, 16, 16, 32, 32, 32, 64, 64, 64]
@@ -268,16 +269,10 @@ def main() -> None:
         out["eval/out"] = fresh().eval()(x).numpy()
         m = fresh().train()
         out["train/out"] = m(x).numpy()
-        for k in ("data_bn", "l5.tcn1.bn2", "l8.residual.bn"):
-            bn = m.get_submodule(k)
-            out[f"after_train/{k}.running_mean"] = bn.running_mean.numpy().copy()
-            out[f"after_train/{k}.running_var"] = bn.running_var.numpy().copy()
+        record_bn_stats(m, ("data_bn", "l5.tcn1.bn2", "l8.residual.bn"), out)
     grads(fresh().train(), x, "train", out)
     grads(fresh().eval(), x, "eval", out)
-    out["repo"], out["commit"] = np.asarray(REPO), np.asarray(COMMIT)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB, {len(out)} arrays)")
+    save_npz(out, args.out, REPO, COMMIT)
 
 
 if __name__ == "__main__":

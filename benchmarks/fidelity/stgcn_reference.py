@@ -97,6 +97,20 @@ def pack_state(state: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
             "w/shapes": np.asarray(json.dumps(shapes)), "w/exp": np.asarray(exps, np.int64)}
 
 
+def record_bn_stats(model: torch.nn.Module, names, out: dict) -> None:
+    for k in names:
+        bn = model.get_submodule(k)
+        out[f"after_train/{k}.running_mean"] = bn.running_mean.numpy().copy()
+        out[f"after_train/{k}.running_var"] = bn.running_var.numpy().copy()
+
+
+def save_npz(out: dict, path: Path, repo: str, commit: str) -> None:
+    out["repo"], out["commit"] = np.asarray(repo), np.asarray(commit)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **out)
+    print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KB, {len(out)} arrays)")
+
+
 def fixed_input() -> torch.Tensor:
     g = torch.Generator().manual_seed(2)
     x = torch.randn(N, C, T, V, M, generator=g)
@@ -150,10 +164,8 @@ def main() -> None:
         m = fresh().train()
         torch.manual_seed(DROP_SEED)
         out["train_drop/out"] = m(x).numpy()
-        for k in ("data_bn", "st_gcn_networks.4.tcn.0", "st_gcn_networks.9.residual.1"):
-            bn = m.get_submodule(k)
-            out[f"after_train/{k}.running_mean"] = bn.running_mean.numpy().copy()
-            out[f"after_train/{k}.running_var"] = bn.running_var.numpy().copy()
+        record_bn_stats(m, ("data_bn", "st_gcn_networks.4.tcn.0", "st_gcn_networks.9.residual.1"),
+                        out)
         m = fresh().train()
         drops = [(mod, mod.p) for mod in m.modules() if isinstance(mod, torch.nn.Dropout)]
         for mod, _ in drops:
@@ -165,11 +177,7 @@ def main() -> None:
     torch.manual_seed(DROP_SEED)
     grads(m, x, "train_drop", out)
     grads(fresh().eval(), x, "eval", out)
-
-    out["repo"], out["commit"] = np.asarray(REPO), np.asarray(COMMIT)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(args.out, **out)
-    print(f"wrote {args.out} ({args.out.stat().st_size / 1024:.0f} KB, {len(out)} arrays)")
+    save_npz(out, args.out, REPO, COMMIT)
 
 
 if __name__ == "__main__":
