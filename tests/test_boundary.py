@@ -251,3 +251,26 @@ def test_batch_mean_accuracy_is_a_labelled_option(tmp_path, zs_cache):
     assert f1.metrics["zsl_acc"] == f1.details["zsl_acc_batch_mean"]
     assert f1.details["accuracy_batch_size"] == 7 and f0.details["accuracy_batch_size"] == 64
     assert f1.details["zsl_acc_per_sample"] == f0.details["zsl_acc_per_sample"]
+
+
+def test_best_epoch_on_test_is_a_labelled_option_of_methods_that_offer_it(tmp_path, zs_cache):
+    plugins = load_plugins()
+    extra = ["method.epochs=4", "method.warmup_epochs=1"]
+    rec, _ = run(_cfg(tmp_path, zs_cache, plugin="dvta", run_id="best",
+                      extra=[*extra, "model_selection=best_on_test"]), plugins, log=lambda m: None)
+    clean, _ = run(_cfg(tmp_path, zs_cache, plugin="dvta", run_id="clean", extra=extra),
+                   plugins, log=lambda m: None)
+    fold = rec.folds[0]
+    sel = fold.details["selected_on_test"]
+    curve = [acc for _, acc in sel["curve"]]
+    assert [e for e, _ in sel["curve"]] == [0, 1, 2, 3]          # scored after every epoch
+    assert sel["zsl_acc"] == max(curve) and sel["epoch"] == curve.index(max(curve))
+    # the kept epoch is the one scored: the fold's ZSL accuracy is its test accuracy
+    assert fold.metrics["zsl_acc"] == pytest.approx(sel["zsl_acc"])
+    assert rec.deviations == ["model_selection_on_test"] and clean.deviations == []
+    assert "selected_on_test" not in clean.folds[0].details
+    # the last epoch of the clean run is the selection run's last curve point
+    assert clean.folds[0].metrics["zsl_acc"] == pytest.approx(curve[-1])
+    with pytest.raises(ZsbenchError, match="does not select its epoch on the test set"):
+        run(_cfg(tmp_path, zs_cache, plugin="devise", run_id="refused",
+                 extra=["model_selection=best_on_test"]), plugins, log=lambda m: None)

@@ -357,6 +357,11 @@ class RunContext:
     ``dataset`` describes the dataset (use ``dataset.family`` for per-dataset presets);
     ``protocol`` is the protocol's name. ``details`` (free-form, JSON-serialisable) is
     recorded with the fold; ``note_deviation`` records an official-behaviour option.
+    ``test_selection`` is None except under ``model_selection=best_on_test`` (an official-
+    repository behaviour): then calling it returns the ZSL top-1 accuracy (%) of the
+    method's current state on the fold's unseen test samples (on the held-out validation
+    classes during the GZSL gamma-validation fit), for methods that keep their best epoch
+    (``zsbench.nn.selection.BestEpoch``).
     """
 
     device: str
@@ -371,6 +376,7 @@ class RunContext:
     encoder_factory: EncoderFactory | None = None
     deviations: list[str] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    test_selection: Callable[[], float] | None = None
 
     def build_encoder(self, name: str | None = None, **overrides: Any) -> Any:
         """Build a skeleton encoder module by registry name (for end-to-end methods);

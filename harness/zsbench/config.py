@@ -53,6 +53,13 @@ class RunConfig(BaseModel):
         "two-stage methods: the fold's (whose encoder saw the validation classes, as in SynSE's "
         "protocol) or those of an encoder pretrained again on the validation-seen classes only "
         "(unbiased, twice the pretraining cost)")
+    model_selection: Literal["method", "best_on_test"] = Field(
+        default="method", description="'method': the method's own rule (last epoch, or "
+        "validation classes carved from the seen ones); 'best_on_test': the method scores "
+        "the fold's unseen TEST samples after every epoch and keeps the best epoch, as the "
+        "official SMIE, PGFA and DVTA training loops do (an official-behaviour option, "
+        "recorded as the deviation 'model_selection_on_test'; methods that offer it call "
+        "RunContext.test_selection)")
     accuracy: Literal["per_sample", "batch_mean"] = Field(
         default="per_sample", description="ZSL accuracy: per_sample (top-1 over test samples, "
         "clean) or batch_mean (the mean of per-batch accuracies over the test set in dataset "

@@ -8,10 +8,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
-
 from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, ZsbenchError
-from zsbench.nn.losses import (diagonal_nce_from_log_probs, kl_multi_positive_from_log_probs,
-                               log_softmax_both)
+from zsbench.nn.losses import diagonal_nce_from_log_probs, kl_multi_positive_from_log_probs, log_softmax_both
+from zsbench.nn.selection import BestEpoch
 
 from .config import DVTAConfig
 from .modules import DVTANet
@@ -106,6 +105,7 @@ class DVTA(Method):
             gamma=cfg.gamma, tau=cfg.tau, learn_tau=cfg.learn_tau).to(device)
         opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
         self.history = []
+        best = BestEpoch(ctx, net)        # active only under model_selection=best_on_test
         for epoch in ctx.progress(range(cfg.epochs), desc="DVTA training", total=cfg.epochs):
             for group in opt.param_groups:
                 group["lr"] = warmup_cosine_lr(lr, epoch, cfg.warmup_epochs, cfg.epochs)
@@ -122,6 +122,8 @@ class DVTA(Method):
                 opt.step()
                 total += float(loss.detach()) * len(idx)
             self.history.append(total / len(x))
+            best.after_epoch(epoch)
+        best.restore()
         net.eval()
         ctx.details.update({"dvta_lr": lr, "dvta_lr_source": lr_from,
                             "dvta_tau_da": net.tau_da.tau,

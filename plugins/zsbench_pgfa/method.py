@@ -13,14 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-
 from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, ZsbenchError
 from zsbench.nn.losses import KLMultiPositiveLoss, cosine_similarity_matrix
+from zsbench.nn.selection import BestEpoch
 
 from .config import PGFAConfig
 from .prototypes import argmax_prototypes, weighted_prototypes
-from .training import (TemporalResize, encode, permuted_batches, pretrain_ce,
-                       probe_feature_dim, step_lr, take)
+from .training import TemporalResize, encode, permuted_batches, pretrain_ce, probe_feature_dim, step_lr, take
 
 
 def class_rows(labels: np.ndarray, class_ids: np.ndarray, what: str) -> np.ndarray:
@@ -100,6 +99,8 @@ class PGFA(Method):
         opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
 
         self.history = []
+        self.encoder, self.projection = encoder, projection   # scored mid-training by best
+        best = BestEpoch(ctx, encoder, projection)            # (model_selection=best_on_test)
         for epoch in ctx.progress(range(cfg.epochs), desc="PGFA training", total=cfg.epochs):
             for group in opt.param_groups:
                 group["lr"] = step_lr(lr, epoch, cfg.warmup_epochs, cfg.lr_steps, cfg.lr_decay)
@@ -115,10 +116,13 @@ class PGFA(Method):
                 total += float(loss.detach()) * len(idx)
                 count += len(idx)
             self.history.append(total / count)
+            self._cache = None
+            best.after_epoch(epoch)
+        best.restore()
+        self._cache = None                # features encoded by a later epoch's weights
 
         encoder.eval()
         projection.eval()
-        self.encoder, self.projection = encoder, projection
         ctx.details.update({"pgfa_preset": preset_name, "pgfa_lr": lr, "pgfa_alpha": self.alpha,
                             "pgfa_tau": criterion.temperature.tau,
                             "pgfa_final_train_loss": self.history[-1]})

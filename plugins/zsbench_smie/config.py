@@ -23,6 +23,10 @@ class SMIEBaseConfig(MethodConfig):
                                 "compare with; None = 'complete_description' when text_kind is "
                                 "'description' (SMIE† of PGFA Table I), else 'default'. A "
                                 "label only")
+    test_selection_from_epoch: int = Field(
+        16, ge=0, description="under the run option model_selection=best_on_test only: "
+        "first (0-based) epoch eligible, as the official loop takes the maximum over epochs "
+        "> 15 on its SMIE splits (its SynSE-split track uses every epoch: 0)")
     text_kind: str = Field("name", description="class text kind: name (official default) | "
                            "description (one complete description per class, SMIE†)")
     # ---- the MI estimator (model.py) ----

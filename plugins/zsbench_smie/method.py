@@ -17,9 +17,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-from zsbench.api import (ClassTexts, Method, RunContext, Sequences, TestView, TrainView,
-                         ZsbenchError)
+from zsbench.api import ClassTexts, Method, RunContext, Sequences, TestView, TrainView, ZsbenchError
+from zsbench.nn.selection import BestEpoch
 from zsbench.pretrain import extract_features
 
 from .config import SMIEBaseConfig, SMIEConfig
@@ -182,6 +181,8 @@ class SMIE(Method):
         self.head = head = SMIEHead(feats.shape[1], text.shape[1], cfg.critic_hidden).to(device)
         opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.history, skipped = [], 0
+        best = BestEpoch(ctx, head,       # active only under model_selection=best_on_test
+                         start=min(cfg.test_selection_from_epoch, cfg.epochs - 1))
         for epoch in ctx.progress(range(cfg.epochs), desc="SMIE training", total=cfg.epochs):
             for group in opt.param_groups:
                 group["lr"] = warmup_cosine(cfg.lr, epoch, cfg.warmup_epochs, cfg.epochs)
@@ -214,6 +215,8 @@ class SMIE(Method):
             if batches:
                 loss_m, mi_m, red_m = (float(v) for v in sums / batches)
                 self.history.append({"loss": loss_m, "mi": mi_m, "mi_reduced": red_m})
+            best.after_epoch(epoch)
+        best.restore()
         head.eval()
         if not self.history:
             raise ZsbenchError("SMIE: no training batch had a negative pair; use "
