@@ -60,7 +60,8 @@ OPTIONS = [dict(), dict(graph_order="conv_first"), dict(fold_bn_eval=False),
            dict(graph_order="conv_first", fold_bn_eval=False)]
 
 
-@pytest.mark.parametrize("options", OPTIONS, ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
+@pytest.mark.parametrize("options", OPTIONS,
+                         ids=lambda o: ",".join(f"{k}={v}" for k, v in o.items()) or "default")
 def test_stgcn_matches_official_eval_and_train(stgcn_ref, options):
     x = torch.from_numpy(stgcn_ref["x"])
     model = _stgcn(stgcn_ref, **options).eval()
@@ -104,7 +105,7 @@ def test_stgcn_matches_official_with_dropout_and_gradients(stgcn_ref, graph_orde
             if key.startswith(f"{mode}/grad/") and key != f"{mode}/grad/x":
                 name = key[len(f"{mode}/grad/"):].replace("st_gcn_networks.", "blocks.")
                 torch.testing.assert_close(params[name].grad, torch.from_numpy(stgcn_ref[key]),
-                                           **TOL, msg=lambda m, n=name: f"{mode} {n}: {m}")
+                                           **TOL, msg=lambda m, n=f"{mode} {name}": f"{n}: {m}")
 
 
 # ---- Shift-GCN (tests/fidelity/shiftgcn.npz: kchengiva/Shift-GCN, CUDA shift transcribed) ----
@@ -204,5 +205,5 @@ def test_shiftgcn_matches_official_gradients(shift_ref, mode):
                                                                     dtype=expected.dtype)).all()
                 got, expected = got[~vanishing], expected[~vanishing]
             torch.testing.assert_close(got, expected, **SHIFT_TOL,
-                                       msg=lambda m, n=name: f"{mode} {n}: {m}")
+                                       msg=lambda m, n=f"{mode} {name}": f"{n}: {m}")
     assert n_shift == 20 and n_vanishing <= 3

@@ -47,6 +47,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from official_stubs import (RecordingLoss, empty_modules, install_sacred_config,  # noqa: E402
+                            label_batches)
 from stgcn_reference import save_npz  # noqa: E402
 
 REPO, COMMIT = "jidongkuang/DVTA", "8effc8f22829b9bf0e620e9b62de0d54f4b02c00"
@@ -59,21 +61,9 @@ LR, EPOCHS, EPOCH = 1e-3, 100, 3
 
 
 def install_stand_ins() -> None:
-    cfg = types.ModuleType("config")
+    install_sacred_config()
+    empty_modules({"logger": "Logger", "data_loader": "get_data_loaders"})
 
-    class Ex:
-        @staticmethod
-        def capture(fn):
-            return fn
-
-        automain = config = capture
-
-    cfg.ex = Ex()  # type: ignore[attr-defined]
-    sys.modules["config"] = cfg
-    for name, attr in (("logger", "Logger"), ("data_loader", "get_data_loaders")):
-        mod = types.ModuleType(name)
-        setattr(mod, attr, None)
-        sys.modules[name] = mod
 
 
 def build(model_mod) -> nn.Module:
@@ -150,19 +140,9 @@ def main() -> None:
     trainer.device = torch.device("cpu")
     trainer.model = model
     trainer.optimizer = torch.optim.Adam(model.parameters(), lr=LR, weight_decay=0)
-    kl = KLLoss()
-    losses: list[float] = []
-
-    def recording_loss(pred, label):
-        value = kl(pred, label)
-        losses.append(value.item())
-        return value
-    trainer.loss_fn = recording_loss
+    trainer.loss_fn = recorder = RecordingLoss(KLLoss())
     trainer.logger = types.SimpleNamespace(info=lambda *a, **k: None)
-    batches, start = [], 0
-    for labels in TRAIN_LABELS:
-        batches.append((data["x_train"][start:start + len(labels)], torch.tensor(labels)))
-        start += len(labels)
+    batches = label_batches(data["x_train"], TRAIN_LABELS)
     test_batches = [(data["x_test"][i:i + TEST_BATCH], data["y_test"][i:i + TEST_BATCH])
                     for i in range(0, len(TEST_LABELS), TEST_BATCH)]
     trainer.data_loader = {"train": batches, "test": test_batches}
@@ -170,7 +150,7 @@ def main() -> None:
     trainer.unseen_labels_tensor = torch.tensor(UNSEEN)
     train_mod.Trainer.train_one_epoch(trainer, EPOCH)
     out["train/lr"] = np.float64(trainer.optimizer.param_groups[0]["lr"])
-    out["train/losses"] = np.asarray(losses, np.float64)          # v2t, t2v per batch
+    out["train/losses"] = np.asarray(recorder.values, np.float64)          # v2t, t2v per batch
     out.update(weights(model, "w1"))
 
     with torch.no_grad():

@@ -19,8 +19,9 @@ installed) is replaced by a module whose ``ex.capture``/``ex.automain`` return t
 unchanged, so every captured argument is passed explicitly below; ``dataset``, ``logger``
 and ``module.shift_gcn`` (CUDA op, unused by the main track) are empty stand-ins;
 ``nn.Module.cuda`` is the identity and ``torch.Tensor.cuda`` too, except on an
-``nn.Parameter``, where it returns a non-leaf copy as the real call does (``_cuda``). ``get_acc``/``get_acc_v2``
-are wrapped (calling the official functions) to record their inputs and outputs.
+``nn.Parameter``, where it returns a non-leaf copy as the real call does (``_cuda``).
+``get_acc``/``get_acc_v2`` are wrapped (calling the official functions) to record their
+inputs and outputs.
 
 Sizes (all official code, smaller widths): ST-GCN with h = 4 and a 16-d output
 (``hidden_dim``), dropout 0.5, input 3 x 8 frames x 25 joints x 2 bodies; projection
@@ -49,6 +50,8 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from official_stubs import (RecordingLoss, empty_modules, install_sacred_config,  # noqa: E402
+                            label_batches)
 from stgcn_reference import pack_state, save_npz  # noqa: E402
 
 REPO, COMMIT = "kaai520/PGFA", "3e09542b98ac3af8a1ec84df85247c060d0932b8"
@@ -64,21 +67,8 @@ SEED_TRAIN = 11
 
 
 def install_stand_ins() -> None:
-    cfg = types.ModuleType("config")
-
-    class Ex:
-        @staticmethod
-        def capture(fn):
-            return fn
-
-        automain = config = capture
-
-    cfg.ex, cfg.os = Ex(), os  # type: ignore[attr-defined]
-    sys.modules["config"] = cfg
-    for name, attr in (("dataset", "DataSet"), ("logger", "Log"), ("module.shift_gcn", "Model")):
-        mod = types.ModuleType(name)
-        setattr(mod, attr, None)
-        sys.modules[name] = mod
+    install_sacred_config(os=os)
+    empty_modules({"dataset": "DataSet", "logger": "Log", "module.shift_gcn": "Model"})
     torch.Tensor.cuda = _cuda  # type: ignore[method-assign]
     nn.Module.cuda = lambda self, *a, **k: self  # type: ignore[method-assign]
 
@@ -98,7 +88,8 @@ def inputs() -> dict[str, torch.Tensor]:
     x_train[1, ..., 1] = 0.0
     # test samples: a class-dependent offset so the pseudo-labels are not all one class
     y = torch.tensor(TEST_LABELS)
-    x_test = torch.randn(len(TEST_LABELS), 3, T, 25, 2, generator=g) + 0.8 * (y.float() - 2.5).view(-1, 1, 1, 1, 1)
+    x_test = (torch.randn(len(TEST_LABELS), 3, T, 25, 2, generator=g)
+              + 0.8 * (y.float() - 2.5).view(-1, 1, 1, 1, 1))
     x_test[2, ..., 1] = 0.0
     text = torch.randn(N_CLASSES, TEXT, generator=g)
     return {"x_train": x_train, "y_train": torch.tensor(sum(TRAIN_LABELS, [])), "x_test": x_test,
@@ -165,27 +156,18 @@ def main() -> None:
     proc.encoder, proc.adapter = encoder, adapter
     proc.full_language = data["text"]
     loss = KLLoss()
-    losses: list[float] = []
-
-    def recording_loss(pred, label):
-        value = loss(pred, label)
-        losses.append(value.item())
-        return value
-    proc.loss = recording_loss
+    proc.loss = recorder = RecordingLoss(loss)
     proc.logit_scale = adapter.get_logit_scale()
     proc.optimizer = torch.optim.SGD([{"params": encoder.parameters()},
                                       {"params": adapter.parameters()}],
                                      lr=LR, weight_decay=WD, momentum=0.9, nesterov=False)
     proc.adjust_learning_rate = types.MethodType(official.Processor.adjust_learning_rate, proc)
-    batches, start = [], 0
-    for labels in TRAIN_LABELS:
-        batches.append((data["x_train"][start:start + len(labels)], torch.tensor(labels)))
-        start += len(labels)
+    batches = label_batches(data["x_train"], TRAIN_LABELS)
     proc.data_loader = {"train": batches}
     torch.manual_seed(SEED_TRAIN)
     official.Processor.train_epoch(proc, EPOCH, LR, "step", STEPS, "kl", 1, 0, 0.1, False)
     out["train/lr"] = np.float64(proc.optimizer.param_groups[0]["lr"])
-    out["train/losses"] = np.asarray(losses, np.float64)      # skl, text per batch
+    out["train/losses"] = np.asarray(recorder.values, np.float64)      # skl, text per batch
     out["train/dim_loss"] = np.float64(proc.dim_loss)
     after = {f"encoder.{k}": v for k, v in encoder.state_dict().items() if k in AFTER_KEYS}
     after.update({f"adapter.{k}": v for k, v in adapter.state_dict().items()})

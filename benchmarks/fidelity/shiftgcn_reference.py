@@ -215,7 +215,7 @@ def build(official) -> nn.Module:
         for name, p in model.named_parameters():
             if name.endswith(("Feature_Mask", "Linear_bias")):
                 p.copy_(0.5 * torch.randn(p.shape, generator=g))
-        for k, v in model.state_dict().items():
+        for v in model.state_dict().values():
             if v.is_floating_point():
                 q, e = quantise(v)
                 v.copy_(torch.from_numpy(q).float() * 2.0 ** e)

@@ -57,7 +57,7 @@ def build(st_gcn_module) -> torch.nn.Module:
                                 graph_args={"layout": "ntu-rgb+d", "strategy": "spatial"})
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
-        for name, mod in model.named_modules():
+        for mod in model.modules():
             if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
                 n = mod.num_features
                 mod.weight.copy_(1.0 + 0.3 * torch.randn(n, generator=g))
