@@ -57,7 +57,7 @@ def test_stgcn_reference_metadata(stgcn_ref):
 
 
 OPTIONS = [dict(), dict(graph_order="conv_first"), dict(fold_bn_eval=False),
-           dict(graph_order="conv_first", fold_bn_eval=False)]
+           dict(graph_order="conv_first", fold_bn_eval=False), dict(memory_format="channels_last")]
 
 
 @pytest.mark.parametrize("options", OPTIONS,

@@ -117,3 +117,13 @@ def test_pgfa_prototype_step_matches_official(ref, trained):
         hits = (pred == y).float()
         batch_mean = torch.stack([hits[i:i + b].mean() for i in range(0, len(y), b)]).mean()
         assert batch_mean.item() == pytest.approx(float(ref[key]), abs=1e-6)
+
+
+def test_setting_ii_resize_is_the_official_interpolation():
+    """main.py SotaProcessor: ``F.interpolate(data, scale_factor=(1.28, 1, 1), mode='trilinear',
+    align_corners=False)`` on 50-frame inputs = ``TemporalResize(64)``, bit for bit."""
+    from zsbench_pgfa.training import TemporalResize
+    x = torch.randn(2, 3, 50, 25, 2, generator=torch.Generator().manual_seed(0))
+    official = nn.functional.interpolate(x, scale_factor=(1.28, 1, 1), mode="trilinear",
+                                         align_corners=False)
+    assert torch.equal(TemporalResize(64)(x), official)
