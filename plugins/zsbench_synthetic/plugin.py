@@ -45,6 +45,12 @@ RUN_DEFAULTS = {
                     "pretrain_epochs": 20, "pretrain_lr_steps": [15],
                     "encoder_features": "cached", "epochs": 30, "lr": 0.1,
                     "attention_dim": 64, "num_prompts": 50, "hidden_dim": 64},
+    # TDSM: the run's pooled text embeddings (the SD-2.1 CLIP tower is not available
+    # offline), a 64-wide 2-block denoiser, 1000 steps of 64 at lr 1e-3 (official: 768
+    # wide, 12 blocks, 261M parameters, >50k steps of 256 at lr 1e-4)
+    "method:tdsm": {"text_features": "pooled", "hidden_size": 64, "depth": 2,
+                    "num_heads": 4, "iters": 1000, "whole_epochs": False, "batch_size": 64,
+                    "warmup": 20, "lr": 1e-3},
 }
 
 
