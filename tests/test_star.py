@@ -388,7 +388,7 @@ def test_method_errors_say_what_to_fix():
     with pytest.raises(ZsbenchError, match="one per body part"):
         Star(StarConfig(**_SMALL)).fit(TrainView(x=x[:18], labels=labels[:18], texts=bad,
                                                  kind="sequences"), ctx)
-    for kw in (dict(model_selection="best_on_test"), dict(attention_dim=10, num_heads=4),
+    for kw in (dict(attention_dim=10, num_heads=4),
                dict(encoder_features="cached", freeze_encoder_bn=False), dict(parts=[[0], []])):
         with pytest.raises(ValueError):
             StarConfig(**kw)

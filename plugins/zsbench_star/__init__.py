@@ -1,1 +1,2 @@
-"""STAR (Chen et al., ACM MM 2024): side information and dual prompts for zero-shot skeleton action recognition."""
+"""STAR (Chen et al., ACM MM 2024): side information and dual prompts for zero-shot
+skeleton action recognition."""

@@ -121,9 +121,6 @@ class StarConfig(MethodConfig):
     lr_decay: float = Field(0.1, gt=0)
     batch_size: int = Field(64, ge=2, description="shuffled, last partial batch dropped")
     test_batch_size: int = Field(64, ge=1)
-    model_selection: Literal["last", "best_on_test"] = Field(
-        "last", description="last epoch (clean); best_on_test is NOT available inside the "
-        "harness (test labels never reach a method): see docs/methods/star.md")
     # ---- GZSL (gzsl_rule=method) ----
     gamma: float = Field(0.0, ge=0, description="gzsl_rule=method: calibrated stacking "
                          "softmax(cos) - gamma * 1[seen] with this fixed factor (the official "
@@ -145,9 +142,6 @@ class StarConfig(MethodConfig):
         for i, group in enumerate(self.parts):
             if not group:
                 raise ValueError(f"parts[{i}] is empty: every body part needs joints")
-        if self.model_selection != "last":
-            raise ValueError("model_selection='best_on_test' picks the epoch on test labels, "
-                             "which the harness never hands to a method; use 'last'")
         if self.encoder_features == "cached" and not self.freeze_encoder_bn:
             raise ValueError("encoder_features='cached' computes eval-mode features once; "
                              "set freeze_encoder_bn=true (or encoder_features='online')")

@@ -17,11 +17,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
 from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, ZsbenchError
+from zsbench.nn.selection import BestEpoch
 from zsbench_neuron.method import calibrated, label_columns, two_guess_margins
-from zsbench_neuron.training import (EncoderCache, augment, data_digest, permuted_batches,
-                                     pretrain_encoder, sgd_step, step_lr, take)
+from zsbench_neuron.training import (
+    EncoderCache,
+    augment,
+    data_digest,
+    permuted_batches,
+    pretrain_encoder,
+    sgd_step,
+    step_lr,
+    take,
+)
 
 from .config import StarConfig
 from .modules import StarNet, match_cube, star_losses, total_loss
@@ -202,6 +210,8 @@ class Star(Method):
 
         self.history = []
         last: dict[str, float] = {}
+        self.encoder, self.net = encoder, net    # scored mid-training by best (quirk Q6,
+        best = BestEpoch(ctx, net)               # only under model_selection=best_on_test)
         for epoch in ctx.progress(range(epochs), desc="STAR training", total=epochs):
             for group in opt.param_groups:
                 group["lr"] = step_lr(cfg.lr, epoch, steps, cfg.lr_decay)
@@ -227,9 +237,12 @@ class Star(Method):
                 count += len(idx)
             self.history.append(total / count)
             last = {k: v / count for k, v in sums.items()}
+            self._cache = None
+            best.after_epoch(epoch)
+        best.restore()
+        self._cache = None                       # cosines of a later epoch's weights
         encoder.eval()
         net.eval()
-        self.encoder, self.net = encoder, net
         ctx.details.update({
             "star_epochs": epochs, "star_epochs_from": epochs_from,
             "star_lr_steps": steps, "star_lr_steps_from": steps_from,
