@@ -107,8 +107,8 @@ def test_channels_last_option_matches_contiguous():
 
 
 def test_eval_folding_matches_batch_norm_and_keeps_gradients():
-    folded = _model()
-    plain = _model(fold_bn_eval=False)
+    folded = _model(fold_bn_eval=True)
+    plain = _model()
     x = _batch()
     folded.eval(), plain.eval()
     with torch.no_grad():

@@ -32,8 +32,9 @@ class STGCNConfig(PluginConfig):
     dropout_impl: Literal["bits", "torch"] = Field(
         "bits", description="dropout masks from 16-bit lanes of 64-bit random words (p rounded "
         "to a multiple of 2^-16; about 3x cheaper on CPU); 'torch' = nn.Dropout")
-    fold_bn_eval: bool = Field(True, description="eval mode: fold each batch norm into the "
-                               "convolution before it (same output up to rounding)")
+    fold_bn_eval: bool = Field(False, description="eval mode: fold each batch norm into the "
+                               "convolution before it (same output up to rounding; no gain "
+                               "measured on CPU, docs/performance.md)")
     memory_format: Literal["contiguous", "channels_last"] = Field(
         "contiguous", description="activation layout (channels_last: for GPU convolutions)")
     autocast: Literal["off", "bf16", "fp16"] = Field(

@@ -115,7 +115,7 @@ class STGCNBlock(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, num_subsets: int, stride: int = 1,
                  dropout: float = 0.0, residual: str = "auto", graph_order: str = "mix_first",
-                 dropout_impl: str = "bits", fold_bn_eval: bool = True) -> None:
+                 dropout_impl: str = "bits", fold_bn_eval: bool = False) -> None:
         super().__init__()
         self.gcn = GraphConv(in_channels, out_channels, num_subsets, graph_order)
         pad = (TEMPORAL_KERNEL - 1) // 2
