@@ -15,7 +15,7 @@
 
     python benchmarks/bench_speed.py [--threads 2] [--repeat 3] [--steps 4] [--runs devise,dvta]
         [--variants "product product:graph_order=conv_first ..."] [--tasks train,extract]
-        [--interleaved]
+        [--interleaved] [--device cuda]
 """
 from __future__ import annotations
 
@@ -148,15 +148,21 @@ def child(args) -> dict:
 
         tune_allocator()
     base, product = _models(args, args.dropout if args.task == "train" else 0.0, overrides)
-    model = base if args.variant.startswith("baseline") else product
+    dev = torch.device(args.device)
+    model = (base if args.variant.startswith("baseline") else product).to(dev)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
     if args.task == "train":
-        head = nn.Linear(model.feature_dim if hasattr(model, "feature_dim") else
-                         product.feature_dim, 60)
+        head = nn.Linear(product.feature_dim, 60)
         torch.manual_seed(2)
         head.reset_parameters()
+        head.to(dev)
         opt = torch.optim.SGD(list(model.parameters()) + list(head.parameters()), lr=0.1,
                               momentum=0.9, weight_decay=1e-4)
-        x, y = _batch(args)
+        x, y = (t.to(dev) for t in _batch(args))
         model.train()
 
         def step():
@@ -168,19 +174,23 @@ def child(args) -> dict:
 
         for _ in range(args.warmup):
             step()
+        sync()
         t0 = time.perf_counter()
         for _ in range(args.steps):
             step()
+        sync()
         dt = time.perf_counter() - t0
         return {"samples_per_s": args.batch * args.steps / dt}
-    x, _ = _batch(args, args.single)
+    x = _batch(args, args.single)[0].to(dev)
     model.eval()
     with torch.no_grad():
         for _ in range(args.warmup):
             model(x)
+        sync()
         t0 = time.perf_counter()
         for _ in range(args.steps):
             model(x)
+        sync()
         dt = time.perf_counter() - t0
     return {"samples_per_s": args.batch * args.steps / dt}
 
@@ -249,7 +259,8 @@ def _spawn(args, variant: str, task: str) -> float:
            "--threads", str(args.threads), "--steps", str(args.steps),
            "--warmup", str(args.warmup), "--batch", str(args.batch),
            "--frames", str(args.frames), "--hidden", str(args.hidden),
-           "--single", str(args.single), "--dropout", str(args.dropout)]
+           "--single", str(args.single), "--dropout", str(args.dropout),
+           "--device", args.device]
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])["samples_per_s"]
@@ -364,6 +375,8 @@ def main(argv=None) -> int:
                     help="space-separated variants timed against the baseline: product or "
                          "product:key=value,... with STGCNConfig speed options")
     ap.add_argument("--tasks", default="train,extract")
+    ap.add_argument("--device", default="cpu",
+                    help="device of the timed runs (e.g. cuda; equivalence stays on the CPU)")
     ap.add_argument("--interleaved", action="store_true",
                     help="time all variants in one process, alternating, by CPU time (for a "
                          "loaded machine; the allocator is then tuned for the baseline too)")
@@ -386,6 +399,8 @@ def main(argv=None) -> int:
           and eq["official_order_bitwise"] == 1.0)
     variants = args.variants.split()
     tasks = args.tasks.split(",")
+    if args.interleaved and args.device != "cpu":
+        ap.error("--interleaved measures CPU time: use it with --device cpu")
     measure = interleaved if args.interleaved else paired
     unit = " (per CPU second, variants interleaved in one process)" if args.interleaved else ""
     if "train" in tasks:
