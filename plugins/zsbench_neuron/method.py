@@ -16,14 +16,20 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
 from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, ZsbenchError
 
 from .config import NeuronConfig
 from .modules import NeuronHead, neuron_loss, split_features
 from .texts import phase_texts, text_dim
-from .training import (EncoderCache, augment, data_digest, feature_map, permuted_batches,
-                       pretrain_encoder, sgd_step, step_lr, take)
+from .training import (
+    augment,
+    feature_map,
+    permuted_batches,
+    seen_class_encoder,
+    sgd_step,
+    step_lr,
+    take,
+)
 
 
 def label_columns(labels: np.ndarray, class_ids: np.ndarray) -> np.ndarray:
@@ -84,41 +90,14 @@ class Neuron(Method):
 
     # ------------------------------------------------------------------ training
     def _encoder(self, train: TrainView, rows: np.ndarray, ctx: RunContext) -> nn.Module:
-        cfg, device = self.config, self._device
-        try:
-            encoder = ctx.build_encoder(cfg.encoder, **cfg.encoder_overrides).to(device)
-        except ZsbenchError as exc:
-            if not cfg.encoder_overrides:
-                raise
-            raise ZsbenchError(f"{exc}\n(Neuron applies method.encoder_overrides="
-                               f"{cfg.encoder_overrides} to the encoder; the embedded benchmark "
-                               "suggests them for shiftgcn: with another encoder set "
-                               "method.encoder_overrides={})") from exc
-        if cfg.pretrain_epochs == 0:
-            ctx.details["neuron_encoder"] = "untrained (pretrain_epochs=0)"
-            return encoder
+        cfg = self.config
         aug = (tuple(cfg.crop_interval), cfg.rotation) if cfg.augment else None
-        recipe = {"epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr,
-                  "weight_decay": cfg.pretrain_weight_decay, "steps": cfg.pretrain_lr_steps,
-                  "batch_size": cfg.pretrain_batch_size, "augment": aug}
-        cache = EncoderCache(ctx.cache_dir if cfg.pretrain_cache else None, {
-            "encoder": _encoder_identity(encoder), "recipe": recipe, "seed": ctx.seed,
-            "dataset": ctx.dataset.name, "data": data_digest(train.x, train.labels)})
-        if cache.load(encoder, self.seen_ids):
-            ctx.details["neuron_encoder"] = f"pretrained, from cache {cache.folder}"
-            ctx.log(f"Neuron: pretrained encoder from cache {cache.folder}")
-            return encoder
-        gen = torch.Generator().manual_seed(ctx.seed + 1)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed + 1)
-            history = pretrain_encoder(encoder, train.x, rows, len(self.seen_ids),
-                                       cfg.pretrain_epochs, cfg.pretrain_lr,
-                                       cfg.pretrain_weight_decay, cfg.pretrain_lr_steps,
-                                       cfg.pretrain_batch_size, aug, device, gen, ctx.progress)
-        cache.save(encoder, self.seen_ids, {"train_loss": history})
-        ctx.details["neuron_encoder"] = "pretrained on the seen training classes"
-        ctx.details["neuron_pretrain_final_loss"] = history[-1]
-        return encoder
+        return seen_class_encoder(
+            ctx, train.x, train.labels, rows, self.seen_ids, who="Neuron", name=cfg.encoder,
+            overrides=cfg.encoder_overrides, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
+            weight_decay=cfg.pretrain_weight_decay, steps=cfg.pretrain_lr_steps,
+            batch_size=cfg.pretrain_batch_size, augment=aug, use_cache=cfg.pretrain_cache,
+            device=self._device)
 
     def fit(self, train: TrainView, ctx: RunContext) -> None:
         cfg = self.config
@@ -289,9 +268,3 @@ class Neuron(Method):
                                "margin": [float(f"{m:.10g}") for m in margin.tolist()]}
             setting = "gzsl"
         ctx.details.setdefault("neuron_two_guess", {})[setting] = entry
-
-
-def _encoder_identity(encoder: nn.Module) -> str:
-    cfg = getattr(encoder, "config", None)
-    body = cfg.model_dump_json() if hasattr(cfg, "model_dump_json") else repr(cfg)
-    return f"{type(encoder).__module__}.{type(encoder).__name__}:{body}"

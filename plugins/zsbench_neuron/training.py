@@ -13,7 +13,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
 from zsbench.api import ZsbenchError
 
 Progress = Callable[..., Iterable[Any]]
@@ -212,3 +211,53 @@ def pretrain_encoder(encoder: nn.Module, x: Any, targets: np.ndarray, n_classes:
             count += len(idx)
         history.append(total / max(count, 1))
     return history
+
+
+def encoder_identity(encoder: nn.Module) -> str:
+    """Class path and config JSON of an encoder module (part of its pretraining cache key)."""
+    cfg = getattr(encoder, "config", None)
+    body = cfg.model_dump_json() if hasattr(cfg, "model_dump_json") else repr(cfg)
+    return f"{type(encoder).__module__}.{type(encoder).__name__}:{body}"
+
+
+def seen_class_encoder(ctx: Any, x: Any, labels: np.ndarray, targets: np.ndarray,
+                       classes: np.ndarray, *, who: str, name: str | None,
+                       overrides: dict[str, Any], epochs: int, lr: float, weight_decay: float,
+                       steps: Iterable[int], batch_size: int,
+                       augment: tuple[tuple[float, float], float] | None, use_cache: bool,
+                       device: torch.device) -> nn.Module:
+    """The frozen-encoder stage of Neuron, STAR and PURLS: build the run's encoder (with the
+    method's ``overrides``), pretrain it with cross-entropy on the seen training classes
+    (``targets`` = class rows 0..len(classes)-1) or load it from the shared cache (one key
+    for all three methods: same encoder, recipe, seed and data = same weights). Records
+    ``<who>_encoder`` (and the final pretraining loss) in ``ctx.details``."""
+    key = who.lower()
+    try:
+        encoder = ctx.build_encoder(name, **overrides).to(device)
+    except ZsbenchError as exc:
+        if not overrides:
+            raise
+        raise ZsbenchError(f"{exc}\n({who} applies method.encoder_overrides={overrides} to "
+                           "the encoder (the embedded benchmark suggests them for shiftgcn); "
+                           "with another encoder set method.encoder_overrides={})") from exc
+    if epochs == 0:
+        ctx.details[f"{key}_encoder"] = "untrained (pretrain_epochs=0)"
+        return encoder
+    recipe = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "steps": steps,
+              "batch_size": batch_size, "augment": augment}
+    cache = EncoderCache(ctx.cache_dir if use_cache else None, {
+        "encoder": encoder_identity(encoder), "recipe": recipe, "seed": ctx.seed,
+        "dataset": ctx.dataset.name, "data": data_digest(x, labels)})
+    if cache.load(encoder, classes):
+        ctx.details[f"{key}_encoder"] = f"pretrained, from cache {cache.folder}"
+        ctx.log(f"{who}: pretrained encoder from cache {cache.folder}")
+        return encoder
+    gen = torch.Generator().manual_seed(ctx.seed + 1)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ctx.seed + 1)
+        history = pretrain_encoder(encoder, x, targets, len(classes), epochs, lr, weight_decay,
+                                   steps, batch_size, augment, device, gen, ctx.progress)
+    cache.save(encoder, classes, {"train_loss": history})
+    ctx.details[f"{key}_encoder"] = "pretrained on the seen training classes"
+    ctx.details[f"{key}_pretrain_final_loss"] = history[-1]
+    return encoder

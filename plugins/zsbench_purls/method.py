@@ -20,15 +20,24 @@ from typing import Any
 import numpy as np
 import torch
 from torch import Tensor, nn
-
 from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, ZsbenchError
 from zsbench_neuron.method import label_columns
-from zsbench_neuron.training import (EncoderCache, data_digest, feature_map, pretrain_encoder,
-                                     take)
+from zsbench_neuron.training import (
+    feature_map,
+    seen_class_encoder,
+    take,
+)
 
 from .config import PurlsConfig
-from .modules import (NTU_PART_GROUPS, PurlsHead, candidate_scores, fixed_query_predictions,
-                      purls_loss, segment_tokens, static_pool)
+from .modules import (
+    NTU_PART_GROUPS,
+    PurlsHead,
+    candidate_scores,
+    fixed_query_predictions,
+    purls_loss,
+    segment_tokens,
+    static_pool,
+)
 
 
 def class_text_tensor(texts: ClassTexts, cfg: PurlsConfig) -> Tensor:
@@ -95,45 +104,17 @@ class Purls(Method):
         self._device = torch.device("cpu")
 
     # ------------------------------------------------------------------ encoder / tokens
-    def _encoder(self, train: TrainView, rows: np.ndarray, n_seen: int, ctx: RunContext
-                 ) -> nn.Module:
-        cfg, device = self.config, self._device
-        try:
-            encoder = ctx.build_encoder(cfg.encoder, **cfg.encoder_overrides).to(device)
-        except ZsbenchError as exc:
-            if not cfg.encoder_overrides:
-                raise
-            raise ZsbenchError(f"{exc}\n(PURLS applies method.encoder_overrides="
-                               f"{cfg.encoder_overrides}; with another encoder set "
-                               "method.encoder_overrides={})") from exc
-        if cfg.pretrain_epochs == 0:
-            ctx.details["purls_encoder"] = "untrained (pretrain_epochs=0)"
-            return encoder
-        aug = ((0.5, 1.0), 0.3) if cfg.pretrain_augment else None
-        recipe = {"epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr,
-                  "weight_decay": cfg.pretrain_weight_decay, "steps": cfg.pretrain_lr_steps,
-                  "batch_size": cfg.pretrain_batch_size, "augment": aug}
-        econf = getattr(encoder, "config", None)
-        body = econf.model_dump_json() if hasattr(econf, "model_dump_json") else repr(econf)
-        identity = f"{type(encoder).__module__}.{type(encoder).__name__}:{body}"
-        cache = EncoderCache(ctx.cache_dir if cfg.pretrain_cache else None, {
-            "encoder": identity, "recipe": recipe, "seed": ctx.seed,
-            "dataset": ctx.dataset.name, "data": data_digest(train.x, train.labels)})
-        seen_ids = np.asarray(train.texts.class_ids, dtype=np.int64)
-        if cache.load(encoder, seen_ids):
-            ctx.details["purls_encoder"] = f"pretrained, from cache {cache.folder}"
-            return encoder
-        gen = torch.Generator().manual_seed(ctx.seed + 1)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed + 1)
-            history = pretrain_encoder(encoder, train.x, rows, n_seen, cfg.pretrain_epochs,
-                                       cfg.pretrain_lr, cfg.pretrain_weight_decay,
-                                       cfg.pretrain_lr_steps, cfg.pretrain_batch_size, aug,
-                                       device, gen, ctx.progress)
-        cache.save(encoder, seen_ids, {"train_loss": history})
-        ctx.details["purls_encoder"] = "pretrained on the seen training classes"
-        ctx.details["purls_pretrain_final_loss"] = history[-1]
-        return encoder
+    def _encoder(self, train: TrainView, rows: np.ndarray, seen_ids: np.ndarray,
+                 ctx: RunContext) -> nn.Module:
+        """Neuron's seen-class encoder stage (shared cache key)."""
+        cfg = self.config
+        return seen_class_encoder(
+            ctx, train.x, train.labels, rows, seen_ids, who="PURLS", name=cfg.encoder,
+            overrides=cfg.encoder_overrides, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
+            weight_decay=cfg.pretrain_weight_decay, steps=cfg.pretrain_lr_steps,
+            batch_size=cfg.pretrain_batch_size,
+            augment=((0.5, 1.0), 0.3) if cfg.pretrain_augment else None,
+            use_cache=cfg.pretrain_cache, device=self._device)
 
     @torch.no_grad()
     def _tokens(self, x: Any) -> Tensor:
@@ -194,7 +175,7 @@ class Purls(Method):
         rows = label_columns(np.asarray(train.labels, dtype=np.int64), seen_ids)
         texts = class_text_tensor(train.texts, cfg)
 
-        encoder = self._encoder(train, rows, len(seen_ids), ctx)
+        encoder = self._encoder(train, rows, seen_ids, ctx)
         for p in encoder.parameters():
             p.requires_grad_(False)
         self.encoder = encoder.eval()

@@ -21,11 +21,9 @@ from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, Zsb
 from zsbench.nn.selection import BestEpoch
 from zsbench_neuron.method import calibrated, label_columns, two_guess_margins
 from zsbench_neuron.training import (
-    EncoderCache,
     augment,
-    data_digest,
     permuted_batches,
-    pretrain_encoder,
+    seen_class_encoder,
     sgd_step,
     step_lr,
     take,
@@ -87,46 +85,18 @@ class Star(Method):
         self._seen = np.empty(0, dtype=np.int64)
 
     # ------------------------------------------------------------------ encoder
-    def _encoder(self, train: TrainView, rows: np.ndarray, n_seen: int,
+    def _encoder(self, train: TrainView, target: np.ndarray, seen: np.ndarray,
                  ctx: RunContext) -> nn.Module:
-        cfg, device = self.config, self._device
-        try:
-            encoder = ctx.build_encoder(cfg.encoder, **cfg.encoder_overrides).to(device)
-        except ZsbenchError as exc:
-            if not cfg.encoder_overrides:
-                raise
-            raise ZsbenchError(f"{exc}\n(STAR applies method.encoder_overrides="
-                               f"{cfg.encoder_overrides} to the encoder; with another encoder "
-                               "set method.encoder_overrides={})") from exc
-        if cfg.pretrain_epochs == 0:
-            ctx.details["star_encoder"] = "untrained (pretrain_epochs=0)"
-            return encoder
+        """Neuron's seen-class encoder stage (same cache key: one pretrained encoder serves
+        both methods)."""
+        cfg = self.config
         aug = (tuple(cfg.crop_interval), cfg.rotation) if cfg.pretrain_augment else None
-        recipe = {"epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr,
-                  "weight_decay": cfg.pretrain_weight_decay, "steps": cfg.pretrain_lr_steps,
-                  "batch_size": cfg.pretrain_batch_size, "augment": aug}
-        ident = getattr(encoder, "config", None)
-        ident = ident.model_dump_json() if hasattr(ident, "model_dump_json") else repr(ident)
-        # the same key as Neuron's: one pretrained encoder serves both methods
-        cache = EncoderCache(ctx.cache_dir if cfg.pretrain_cache else None, {
-            "encoder": f"{type(encoder).__module__}.{type(encoder).__name__}:{ident}",
-            "recipe": recipe, "seed": ctx.seed, "dataset": ctx.dataset.name,
-            "data": data_digest(train.x, train.labels)})
-        classes = np.unique(np.asarray(train.labels, dtype=np.int64))
-        if cache.load(encoder, classes):
-            ctx.details["star_encoder"] = f"pretrained, from cache {cache.folder}"
-            return encoder
-        gen = torch.Generator().manual_seed(ctx.seed + 1)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(ctx.seed + 1)
-            history = pretrain_encoder(encoder, train.x, rows, n_seen, cfg.pretrain_epochs,
-                                       cfg.pretrain_lr, cfg.pretrain_weight_decay,
-                                       cfg.pretrain_lr_steps, cfg.pretrain_batch_size, aug,
-                                       device, gen, ctx.progress)
-        cache.save(encoder, classes, {"train_loss": history})
-        ctx.details["star_encoder"] = "pretrained on the seen training classes"
-        ctx.details["star_pretrain_final_loss"] = history[-1]
-        return encoder
+        return seen_class_encoder(
+            ctx, train.x, train.labels, target, seen, who="STAR", name=cfg.encoder,
+            overrides=cfg.encoder_overrides, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
+            weight_decay=cfg.pretrain_weight_decay, steps=cfg.pretrain_lr_steps,
+            batch_size=cfg.pretrain_batch_size, augment=aug, use_cache=cfg.pretrain_cache,
+            device=self._device)
 
     @torch.no_grad()
     def _cubes(self, encoder: nn.Module, x: Any, augment_clips: bool) -> Tensor:
@@ -183,7 +153,7 @@ class Star(Method):
         names = torch.as_tensor(name_matrix(bank, cfg.name_kind), device=device)
         descs = torch.as_tensor(part_tensor(bank, cfg.part_kind, len(cfg.parts)), device=device)
 
-        encoder = self._encoder(train, target, len(seen), ctx)
+        encoder = self._encoder(train, target, seen, ctx)
         for p in encoder.parameters():
             p.requires_grad_(False)
         with torch.no_grad():
