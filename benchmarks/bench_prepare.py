@@ -475,9 +475,10 @@ def rss_anon():
     lines = [ln for ln in open("/proc/self/status") if ln.startswith("RssAnon:")]
     return int(lines[0].split()[1]) * 1024 if lines else 0
 tracemalloc.start()
+from zsbench_ntu.config import DatasetConfig
 from zsbench_ntu.datasets import load_dataset
 t0 = time.perf_counter()
-ds = load_dataset("ntu120", {"frames": 50}, sys.argv[1])
+ds = load_dataset("ntu120", DatasetConfig(frames=50), sys.argv[1])
 t_load = time.perf_counter() - t0
 train = np.flatnonzero(ds.partitions["xsub"])
 rng = np.random.default_rng(0)

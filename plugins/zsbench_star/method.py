@@ -40,8 +40,9 @@ def per_body_features(encoder: nn.Module, x: Tensor) -> Tensor:
     units = getattr(encoder, "units", None)
     if not isinstance(units, nn.ModuleList) or len(units) == 0:
         raise ZsbenchError(f"STAR official_feature_reshape needs an encoder whose blocks are "
-                           f"a ModuleList `units` (shiftgcn, stgcn); {type(encoder).__name__} "
-                           "has none: set method.official_feature_reshape=false")
+                           f"a ModuleList `units` (shiftgcn); {type(encoder).__name__} "
+                           "has none: use encoder shiftgcn or set "
+                           "method.official_feature_reshape=false")
     seen: list[Tensor] = []
     handle = units[-1].register_forward_hook(lambda mod, inp, out: seen.append(out))
     try:
