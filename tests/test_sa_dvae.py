@@ -380,6 +380,24 @@ def test_options_ablations_and_deviations():
     assert ctx2.deviations == ["gate_official_fixed"]
 
 
+def test_best_epoch_on_test_when_the_core_asks():
+    """model_selection=best_on_test: after every epoch a fresh ZSL classifier is scored by
+    ctx.test_selection; the best epoch's VAE is restored (train.py's selection)."""
+    train, test, cand, y, ctx = problem(seed=3)
+    accs = iter([0.1, 0.6, 0.3])
+    calls = []
+
+    def fake_selection() -> float:
+        calls.append(m.score(test, cand, ctx).shape)    # the current state is scoreable
+        return next(accs)
+
+    ctx.test_selection = fake_selection
+    m = SADVAE(SADVAEConfig(**{**FAST, "num_cycles": 3}))
+    m.fit(train, ctx)
+    assert len(calls) == 3 and ctx.details["selected_on_test"]["epoch"] == 1
+    assert not m._unseen_cls                             # classifier retrained on the restored VAE
+
+
 def test_bad_input_errors():
     train, test, cand, y, ctx = problem()
     m = SADVAE(SADVAEConfig(**FAST, text_kinds=["motion"]))

@@ -24,6 +24,7 @@ import torch
 from zsbench.api import ClassTexts, RunContext, ZsbenchError
 from zsbench.nn.gate import (SeenUnseenGate, ThresholdRule, fit_gate, gate_validation_split, softmax,
                              train_seen_classifier)
+from zsbench.nn.selection import BestEpoch
 from zsbench_cada_vae.method import CrossAlignedVAEMethod, unit_rows
 
 from .config import SADVAEConfig
@@ -111,6 +112,8 @@ class SADVAE(CrossAlignedVAEMethod):
         self.seen_ids = np.asarray(texts.class_ids, dtype=np.int64)
         n = len(xs)
         history: list[dict[str, float]] = []
+        # model_selection=best_on_test (train.py keeps the best-on-test epoch): main fit only
+        best = BestEpoch(ctx, vae) if epoch_hook is None else None
         for epoch in ctx.progress(range(cfg.num_cycles), desc=f"{self.name} {ctx.fold_name}",
                                   total=cfg.num_cycles):
             batches = [b.to(dev) for b in epoch_batches(n, res["batch_size"], gen)]
@@ -118,9 +121,15 @@ class SADVAE(CrossAlignedVAEMethod):
                                dis_step=res["dis_step"], tc_form=cfg.tc_form,
                                dis_text_pairs=cfg.dis_text_pairs, generator=gen)
             history.append(last)
+            vae.eval()
             if epoch_hook is not None:
-                vae.eval()
                 epoch_hook(epoch)
+            if best is not None and best.active:
+                self._unseen_cls.clear()   # a fresh ZSL classifier per epoch, as train.py
+                best.after_epoch(epoch)
+        if best is not None:
+            best.restore()
+            self._unseen_cls.clear()
         vae.eval()
         self.seen_cls = train_seen_classifier(
             x, labels, self.seen_ids, epochs=cfg.seen_cls_epochs, batch_size=cfg.seen_cls_batch_size,
