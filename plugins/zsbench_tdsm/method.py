@@ -4,11 +4,12 @@ the smallest noise-prediction error (official train.py / model/dit.py)."""
 from __future__ import annotations
 
 import os
+
 import numpy as np
 import torch
 from torch import Tensor
-
 from zsbench.api import ClassTexts, Method, RunContext, TestView, TrainView, ZsbenchError
+from zsbench.nn.selection import BestEpoch
 
 from .config import TDSMConfig
 from .modules import NoiseSchedule, TDSMDenoiser, cosine_warmup_factor, per_sample_error, tdsm_loss
@@ -135,7 +136,8 @@ class TDSM(Method):
         sched, kind = self.schedule, cfg.prediction_type
         self.history, step, last = [], 0, (0.0, 0.0)
         net.train()
-        for _ in ctx.progress(range(epochs), desc="TDSM training", total=epochs):
+        best = BestEpoch(ctx, net)        # active only under model_selection=best_on_test
+        for epoch in ctx.progress(range(epochs), desc="TDSM training", total=epochs):
             total = 0.0
             order = torch.randperm(len(x), generator=gen)
             for b in range(per_epoch):
@@ -168,6 +170,8 @@ class TDSM(Method):
                 total += float(loss.detach())
                 last = (float(l_diff.detach()), float(l_td.detach()))
             self.history.append(total / per_epoch)
+            best.after_epoch(epoch)
+        best.restore()
         net.eval()
         n_par = sum(p.numel() for p in net.parameters())
         ctx.details.update({"tdsm_steps": step, "tdsm_batch_size": bs, "tdsm_epochs": epochs,
