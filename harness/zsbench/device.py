@@ -2,6 +2,9 @@
 string here, so ``auto``, ``cpu``, ``cuda`` and ``cuda:N`` mean the same everywhere."""
 from __future__ import annotations
 
+import contextlib
+from typing import Iterator
+
 from .api import ZsbenchError
 
 
@@ -26,3 +29,18 @@ def resolve_device(requested: str | None, who: str = "--device") -> str:
                                    f"{torch.cuda.device_count()} CUDA device(s)")
         return req
     raise ZsbenchError(f"{who} {req!r} is not a device; use auto, cpu, cuda or cuda:N")
+
+
+@contextlib.contextmanager
+def torch_threads(n: int) -> Iterator[None]:
+    """torch's CPU threads = ``n`` inside the block, restored afterwards. The count changes
+    results, not only speed: CPU reductions split their sums by thread, so runs that must
+    give the same numbers (sweep cells, golden runs) pin it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -30,7 +30,6 @@ git commit), so a changed number shows in the diff with its provenance.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as _dt
 import json
 import os
@@ -41,9 +40,10 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 from .api import ZsbenchError
+from .device import torch_threads
 
 ENV_DATA = "ZSBENCH_REGRESSION_DATA"
 ENV_CONFIG = "ZSBENCH_REGRESSION_CONFIG"
@@ -206,19 +206,6 @@ def _cli(argv: list[str]) -> int:
     return main(argv)
 
 
-@contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
-    """Run the embedded benchmark with the golden run's CPU thread count."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def golden_path(golden_dir: Path, pair: Pair) -> Path:
     return Path(golden_dir) / f"{pair.env}.json"
 
@@ -241,7 +228,7 @@ def run_pair(pair: Pair, settings: Settings, golden_dir: Path, sets: Sequence[st
               f"run uses {list(sets)}; run with the same options or record again")
         return 1
     run_id = _run_id(pair)
-    with _torch_threads(int(golden.get("produced_by", {}).get("threads", GOLDEN_THREADS))):
+    with torch_threads(int(golden.get("produced_by", {}).get("threads", GOLDEN_THREADS))):
         rc = _cli(_embedded_argv(pair, out, run_id, sets))
     if rc:
         return rc
@@ -338,7 +325,7 @@ def record_pair(pair: Pair, golden_dir: Path, sets: Sequence[str] = (), out: Pat
         run_id = _run_id(pair)
         t0 = time.perf_counter()
         argv = _embedded_argv(pair, where, run_id, sets)
-        with _torch_threads(GOLDEN_THREADS):
+        with torch_threads(GOLDEN_THREADS):
             failed = _cli(argv)
         if failed:
             raise ZsbenchError(f"{pair.env}: the run failed; golden numbers not written")

@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator, Literal, Sequence
 from pydantic import BaseModel, ConfigDict, Field
 
 from .api import ZsbenchError
+from .device import torch_threads
 from .locks import LockBusy, file_lock, is_locked
 from .results import write_atomic
 
@@ -332,17 +333,11 @@ def _clean_temporaries(folder: Path) -> None:
 def _cell_io(cell: Cell, threads: int) -> Iterator[Any]:
     """Log file for the cell's output; torch threads = the cell's CPUs (so a cell computes
     the same numbers in every executor); restored afterwards."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    with open(cell.dir / "log.txt", "a", encoding="utf-8") as log, \
+    with torch_threads(threads), \
+            open(cell.dir / "log.txt", "a", encoding="utf-8") as log, \
             contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
         print(f"--- {_now()} {platform.node()} pid {os.getpid()}: {cell.cell_id}", flush=True)
-        try:
-            yield log
-        finally:
-            torch.set_num_threads(before)
+        yield log
 
 
 def _now() -> str:
