@@ -20,7 +20,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -114,27 +114,49 @@ def _load_labels(record: dict[str, Any], data_root: Path | None) -> np.ndarray:
     return dataset.labels
 
 
-def main(argv: list[str] | None = None) -> int:
+def read_official_rows(argv: list[str] | None, description: str, missing: str,
+                       compute: Callable[[dict[str, Any], np.ndarray, argparse.Namespace], list],
+                       add_args: Callable[[argparse.ArgumentParser], None] | None = None
+                       ) -> tuple[argparse.Namespace, list] | int:
+    """The shared front of the ``python -m zsbench_<method>.official RESULT.json`` tools
+    (Neuron, STAR, PURLS): parse ``record`` / ``--data-root`` (and ``add_args``), load the
+    record and its test labels, ``compute`` the rows. Returns (args, rows), or exit status 2
+    after printing the error (``missing`` names the option whose details are absent)."""
     from zsbench.api import ZsbenchError
 
-    ap = argparse.ArgumentParser(description="Neuron's official either-of-two accuracy from a "
-                                 "result record made with official_two_guess_accuracy=true")
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("record", type=Path, help="result.json")
     ap.add_argument("--data-root", type=Path, default=None)
-    ap.add_argument("--gamma", choices=("paper", "test"), default="paper",
-                    help="GZSL factors: the paper's fixed values, or the official grid "
-                    "searched on the test set (a deviation)")
+    if add_args is not None:
+        add_args(ap)
     args = ap.parse_args(argv)
     try:
         record = json.loads(args.record.read_text(encoding="utf-8"))
-        rows = official_numbers(record, _load_labels(record, args.data_root), args.gamma)
+        rows = compute(record, _load_labels(record, args.data_root), args)
     except (OSError, ValueError, KeyError, ZsbenchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     if not rows:
-        print("error: the record has no neuron_two_guess details (run with "
-              "--set method.official_two_guess_accuracy=true)", file=sys.stderr)
+        print(f"error: {missing}", file=sys.stderr)
         return 2
+    return args, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    def gamma_arg(ap: argparse.ArgumentParser) -> None:
+        ap.add_argument("--gamma", choices=("paper", "test"), default="paper",
+                        help="GZSL factors: the paper's fixed values, or the official grid "
+                        "searched on the test set (a deviation)")
+
+    got = read_official_rows(
+        argv, "Neuron's official either-of-two accuracy from a result record made with "
+        "official_two_guess_accuracy=true",
+        "the record has no neuron_two_guess details (run with "
+        "--set method.official_two_guess_accuracy=true)",
+        lambda record, labels, args: official_numbers(record, labels, args.gamma), gamma_arg)
+    if isinstance(got, int):
+        return got
+    _, rows = got
     print(f"{'fold':30} {'ZSL acc':>8} {'GZSL S':>8} {'GZSL U':>8} {'GZSL H':>8}  (either-of-two)")
     for r in rows:
         g = r.get("gzsl", {})

@@ -11,10 +11,6 @@ method records, per test sample and possible query class, the resulting predicti
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,24 +51,17 @@ def official_numbers(record: dict[str, Any], labels: np.ndarray) -> list[dict[st
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zsbench.api import ZsbenchError
-    from zsbench_neuron.official import _load_labels
+    from zsbench_neuron.official import read_official_rows
 
-    ap = argparse.ArgumentParser(description="PURLS' official (true-label query) accuracy "
-                                 "from a record made with official_true_label_queries=true")
-    ap.add_argument("record", type=Path, help="result.json")
-    ap.add_argument("--data-root", type=Path, default=None)
-    args = ap.parse_args(argv)
-    try:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
-        rows = official_numbers(record, _load_labels(record, args.data_root))
-    except (OSError, ValueError, KeyError, ZsbenchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not rows:
-        print("error: the record has no purls_true_label details (run with "
-              "--set method.official_true_label_queries=true)", file=sys.stderr)
-        return 2
+    got = read_official_rows(
+        argv, "PURLS' official (true-label query) accuracy "
+        "from a record made with official_true_label_queries=true",
+        "the record has no purls_true_label details (run with "
+        "--set method.official_true_label_queries=true)",
+        lambda record, labels, args: official_numbers(record, labels))
+    if isinstance(got, int):
+        return got
+    _, rows = got
     print(f"{'fold':30} {'ZSL acc':>8} {'GZSL S':>8} {'GZSL U':>8}  (true-label queries: "
           "not zero-shot)")
     for r in rows:

@@ -14,14 +14,9 @@ printed as such) and at factor 0.
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from zsbench_neuron.official import stacked_prediction
 
 from .config import OFFICIAL_GAMMA_GRID
@@ -55,31 +50,24 @@ def official_numbers(record: dict[str, Any], labels: np.ndarray) -> list[dict[st
         y = labels[np.asarray(entry["dataset_index"], dtype=np.int64)]
         is_seen = np.isin(y, sorted(fold["seen"]))
         rows.append({"fold": fold["name"], "zsl_acc": fold.get("metrics", {}).get("zsl_acc"),
-                     "best": best_on_test(entry, y, is_seen),
-                     "gamma0": gzsl_at(entry, y, is_seen, 0.0)})
+        "best": best_on_test(entry, y, is_seen),
+        "gamma0": gzsl_at(entry, y, is_seen, 0.0)})
     return rows
 
 
 def main(argv: list[str] | None = None) -> int:
-    from zsbench.api import ZsbenchError
-    from zsbench_neuron.official import _load_labels
+    from zsbench_neuron.official import read_official_rows
 
-    ap = argparse.ArgumentParser(description="STAR's GZSL numbers with the official "
-                                 "calibration grid chosen on the test set, from a result "
-                                 "record made with record_gzsl_margins=true")
-    ap.add_argument("record", type=Path, help="result.json")
-    ap.add_argument("--data-root", type=Path, default=None)
-    args = ap.parse_args(argv)
-    try:
-        record = json.loads(args.record.read_text(encoding="utf-8"))
-        rows = official_numbers(record, _load_labels(record, args.data_root))
-    except (OSError, ValueError, KeyError, ZsbenchError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    if not rows:
-        print("error: the record has no star_gzsl_margins details (run with "
-              "--set method.record_gzsl_margins=true)", file=sys.stderr)
-        return 2
+    got = read_official_rows(
+        argv, "STAR's GZSL numbers with the official "
+        "calibration grid chosen on the test set, from a result "
+        "record made with record_gzsl_margins=true",
+        "the record has no star_gzsl_margins details (run with "
+        "--set method.record_gzsl_margins=true)",
+        lambda record, labels, args: official_numbers(record, labels))
+    if isinstance(got, int):
+        return got
+    _, rows = got
     print(f"{'fold':30} {'ZSL acc':>8} {'GZSL S':>8} {'GZSL U':>8} {'GZSL H':>8}  gamma")
     for r in rows:
         for key, note in (("best", "best H on the TEST set (official, a deviation)"),
