@@ -26,7 +26,32 @@ PAPER_GAMMAS = (0.0003, 0.0002)
 Fraction = Annotated[float, Field(gt=0, le=1)]
 
 
-class NeuronConfig(MethodConfig):
+class SeenEncoderStage(MethodConfig):
+    """The frozen-encoder stage Neuron, STAR and PURLS share
+    (``zsbench_neuron.training.seen_class_encoder``): the run's skeleton encoder, pretrained
+    with cross-entropy on the fold's seen training classes (Neuron's ``Pretrain_Shift_GCN``
+    recipe by default) and cached under one key, so the three methods reuse one encoder."""
+
+    encoder: str | None = Field(None, description="skeleton encoder; None = the run's encoder "
+                                "(default shiftgcn); it must expose feature_map()")
+    encoder_overrides: dict[str, Any] = Field(
+        default_factory=dict, description="encoder options replaced for this method (the "
+        "embedded benchmark narrows Shift-GCN to keep CPU runs short)")
+    pretrain_epochs: int = Field(110, ge=0, description="seen-class CE pretraining of the "
+                                 "encoder (Neuron's Pretrain_Shift_GCN: 110; STAR ships "
+                                 "epoch-81 checkpoints); 0 = use it untrained")
+    pretrain_lr: float = Field(0.1, gt=0)
+    pretrain_weight_decay: float = Field(1e-4, ge=0)
+    pretrain_lr_steps: list[Annotated[int, Field(ge=0)]] = Field(
+        default_factory=lambda: [60, 80, 100])
+    pretrain_batch_size: int = Field(64, ge=2)
+    pretrain_cache: bool = Field(True, description="reuse a pretrained encoder from the cache "
+                                 "folder when the same training samples, encoder and recipe "
+                                 "recur (ablation runs of one fold, and the three methods, "
+                                 "share it)")
+
+
+class NeuronConfig(SeenEncoderStage):
     """Options of Neuron (Chen et al., CVPR 2025)."""
 
     variant: str = Field("default", description="row 'variant' of the reported numbers to "
@@ -73,22 +98,6 @@ class NeuronConfig(MethodConfig):
         "or g*P + (1-g)*phi(Q) with one gate")
     share_init: bool = Field(True, description="code: the three MLPs of a kind start as copies "
                              "of one template (the gate MLPs as copies of the spatial one)")
-    # ---- skeleton encoder (frozen Shift-GCN pretrained on the seen classes) ----
-    encoder: str | None = Field(None, description="skeleton encoder; None = the run's encoder "
-                                "(default shiftgcn); it must expose feature_map()")
-    encoder_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="encoder options replaced for this method (the "
-        "embedded benchmark narrows Shift-GCN to keep CPU runs short)")
-    pretrain_epochs: int = Field(110, ge=0, description="seen-class CE pretraining of the "
-                                 "encoder (Pretrain_Shift_GCN: 110); 0 = use it untrained")
-    pretrain_lr: float = Field(0.1, gt=0)
-    pretrain_weight_decay: float = Field(1e-4, ge=0)
-    pretrain_lr_steps: list[Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: [60, 80, 100])
-    pretrain_batch_size: int = Field(64, ge=2)
-    pretrain_cache: bool = Field(True, description="reuse a pretrained encoder from the cache "
-                                 "folder when the same training samples, encoder and recipe "
-                                 "recur (ablation runs of one fold share it)")
     encoder_features: Literal["online", "cached"] = Field(
         "online", description="online (code): the frozen encoder runs on every batch, with "
         "augmentation, its BatchNorm as encoder_bn says; cached: eval-mode features of the "

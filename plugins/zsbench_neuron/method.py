@@ -93,11 +93,8 @@ class Neuron(Method):
         cfg = self.config
         aug = (tuple(cfg.crop_interval), cfg.rotation) if cfg.augment else None
         return seen_class_encoder(
-            ctx, train.x, train.labels, rows, self.seen_ids, who="Neuron", name=cfg.encoder,
-            overrides=cfg.encoder_overrides, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
-            weight_decay=cfg.pretrain_weight_decay, steps=cfg.pretrain_lr_steps,
-            batch_size=cfg.pretrain_batch_size, augment=aug, use_cache=cfg.pretrain_cache,
-            device=self._device)
+            ctx, train.x, train.labels, rows, self.seen_ids, cfg, who="Neuron",
+            augment=aug, device=self._device)
 
     def fit(self, train: TrainView, ctx: RunContext) -> None:
         cfg = self.config

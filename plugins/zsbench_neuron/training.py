@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from zsbench.api import ZsbenchError
 
+from .config import SeenEncoderStage
+
 Progress = Callable[..., Iterable[Any]]
 
 
@@ -221,17 +223,19 @@ def encoder_identity(encoder: nn.Module) -> str:
 
 
 def seen_class_encoder(ctx: Any, x: Any, labels: np.ndarray, targets: np.ndarray,
-                       classes: np.ndarray, *, who: str, name: str | None,
-                       overrides: dict[str, Any], epochs: int, lr: float, weight_decay: float,
-                       steps: Iterable[int], batch_size: int,
-                       augment: tuple[tuple[float, float], float] | None, use_cache: bool,
+                       classes: np.ndarray, stage: SeenEncoderStage, *, who: str,
+                       augment: tuple[tuple[float, float], float] | None,
                        device: torch.device) -> nn.Module:
-    """The frozen-encoder stage of Neuron, STAR and PURLS: build the run's encoder (with the
-    method's ``overrides``), pretrain it with cross-entropy on the seen training classes
-    (``targets`` = class rows 0..len(classes)-1) or load it from the shared cache (one key
-    for all three methods: same encoder, recipe, seed and data = same weights). Records
-    ``<who>_encoder`` (and the final pretraining loss) in ``ctx.details``."""
+    """The frozen-encoder stage of Neuron, STAR and PURLS (options: ``SeenEncoderStage``):
+    build the run's encoder (with the method's ``encoder_overrides``), pretrain it with
+    cross-entropy on the seen training classes (``targets`` = class rows
+    0..len(classes)-1) or load it from the shared cache (one key for all three methods:
+    same encoder, recipe, seed and data = same weights). Records ``<who>_encoder`` (and the
+    final pretraining loss) in ``ctx.details``."""
     key = who.lower()
+    name, overrides, epochs = stage.encoder, stage.encoder_overrides, stage.pretrain_epochs
+    lr, weight_decay, steps = stage.pretrain_lr, stage.pretrain_weight_decay, stage.pretrain_lr_steps
+    batch_size, use_cache = stage.pretrain_batch_size, stage.pretrain_cache
     try:
         encoder = ctx.build_encoder(name, **overrides).to(device)
     except ZsbenchError as exc:

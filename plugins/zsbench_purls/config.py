@@ -8,11 +8,12 @@ of every default.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
 
-from zsbench.specs import MethodConfig, MethodNeeds
+from zsbench.specs import MethodNeeds
+from zsbench_neuron.config import SeenEncoderStage
 
 #: the representations of the full model, in the official order
 REPRESENTATIONS = ("head", "hands", "torso", "legs", "start", "middle", "end", "global")
@@ -35,7 +36,7 @@ def parse_source(entry: str) -> tuple[str, int | None]:
     return kind, (int(index) if sep else None)
 
 
-class PurlsConfig(MethodConfig):
+class PurlsConfig(SeenEncoderStage):
     """Options of PURLS (Zhu, Ke, Gong, Bailey, CVPR 2024)."""
 
     variant: str = Field("default", description="row 'variant' of the reported numbers to "
@@ -77,21 +78,10 @@ class PurlsConfig(MethodConfig):
         "RESULT.json. A deviation: not a zero-shot evaluation")
     score_chunk: int = Field(4096, ge=1, description="(sample, candidate) pairs per forward "
                              "pass at test time")
-    # ---- skeleton encoder (frozen, seen-class pretrained; feature map -> tokens) ----
-    encoder: str | None = Field(None, description="skeleton encoder; None = the run's "
-                                "(default shiftgcn); it must expose feature_map()")
-    encoder_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="encoder options replaced for this method")
-    pretrain_epochs: int = Field(110, ge=0, description="seen-class CE pretraining of the "
-                                 "encoder (Shift-GCN recipe: 110); 0 = untrained")
-    pretrain_lr: float = Field(0.1, gt=0)
-    pretrain_weight_decay: float = Field(1e-4, ge=0)
-    pretrain_lr_steps: list[Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: [60, 80, 100])
-    pretrain_batch_size: int = Field(64, ge=2)
+    # ---- skeleton encoder: SeenEncoderStage (frozen, seen-class pretrained; feature map
+    # -> tokens) ----
     pretrain_augment: bool = Field(False, description="random crop + rotation during "
                                    "encoder pretraining")
-    pretrain_cache: bool = True
     # ---- training (configs/*.yaml, main.py, configure_optimizers) ----
     epochs: int = Field(100, ge=1)
     lr: float = Field(1e-4, gt=0, description="configs: 1e-4 (class default 1e-3)")

@@ -109,12 +109,8 @@ class Purls(Method):
         """Neuron's seen-class encoder stage (shared cache key)."""
         cfg = self.config
         return seen_class_encoder(
-            ctx, train.x, train.labels, rows, seen_ids, who="PURLS", name=cfg.encoder,
-            overrides=cfg.encoder_overrides, epochs=cfg.pretrain_epochs, lr=cfg.pretrain_lr,
-            weight_decay=cfg.pretrain_weight_decay, steps=cfg.pretrain_lr_steps,
-            batch_size=cfg.pretrain_batch_size,
-            augment=((0.5, 1.0), 0.3) if cfg.pretrain_augment else None,
-            use_cache=cfg.pretrain_cache, device=self._device)
+            ctx, train.x, train.labels, rows, seen_ids, cfg, who="PURLS",
+            augment=((0.5, 1.0), 0.3) if cfg.pretrain_augment else None, device=self._device)
 
     @torch.no_grad()
     def _tokens(self, x: Any) -> Tensor:

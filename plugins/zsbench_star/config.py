@@ -8,11 +8,12 @@ every default. The paper body could not be read, so no paper value differs from 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from zsbench.specs import MethodConfig, MethodNeeds, PluginConfig
+from zsbench.specs import MethodNeeds, PluginConfig
+from zsbench_neuron.config import SeenEncoderStage
 
 #: body parts in the official order and their 0-based NTU / Kinect v2 joints
 #: (``ModelMatch.body_part_index_list``)
@@ -32,7 +33,7 @@ Fraction = Annotated[float, Field(gt=0, le=1)]
 Joint = Annotated[int, Field(ge=0)]
 
 
-class StarConfig(MethodConfig):
+class StarConfig(SeenEncoderStage):
     """Options of STAR (Chen et al., ACM MM 2024)."""
 
     dataset: Literal["auto", "ntu60", "ntu120", "pku_mmd"] = Field(
@@ -67,23 +68,7 @@ class StarConfig(MethodConfig):
         False, description="official: the description-label loss and the semantic prompts "
         "cover every class of the dataset, unseen ones included (a deviation: fit() then "
         "reads unseen-class texts through the dataset's text bank)")
-    # ---- encoder (frozen Shift-GCN pretrained on the seen classes) ----
-    encoder: str | None = Field(None, description="skeleton encoder; None = the run's encoder "
-                                "(default shiftgcn); it must expose feature_map()")
-    encoder_overrides: dict[str, Any] = Field(
-        default_factory=dict, description="encoder options replaced for this method (the "
-        "embedded benchmark narrows Shift-GCN to keep CPU runs short)")
-    pretrain_epochs: int = Field(110, ge=0, description="seen-class CE pretraining of the "
-                                 "encoder (Neuron's Pretrain_Shift_GCN recipe: 110; STAR ships "
-                                 "epoch-81 checkpoints); 0 = use it untrained")
-    pretrain_lr: float = Field(0.1, gt=0)
-    pretrain_weight_decay: float = Field(1e-4, ge=0)
-    pretrain_lr_steps: list[Annotated[int, Field(ge=0)]] = Field(
-        default_factory=lambda: [60, 80, 100])
-    pretrain_batch_size: int = Field(64, ge=2)
-    pretrain_cache: bool = Field(True, description="reuse a pretrained encoder from the cache "
-                                 "folder when the same training samples, encoder and recipe "
-                                 "recur")
+    # ---- encoder: SeenEncoderStage (frozen Shift-GCN pretrained on the seen classes) ----
     official_feature_reshape: bool = Field(
         False, description="official SHIFTGCNModel.forward: view(N, C, T', V, M).mean(-1) of "
         "the (N*M, C, T', V) map, which scrambles channels, bodies and joints (quirk Q1); "
