@@ -1,15 +1,16 @@
 """Regenerate the split files in this folder from the reference data (run once, by hand).
 
-    python splits/_generate.py splits [--reference /work/shared/reference]
+    python splits/_generate.py splits [--reference /work/shared/reference] [--family F ...]
     python splits/_generate.py inventory --raw-names A.txt [B.txt ...] \
         --missing60 NTU_RGBD_samples_with_missing_skeletons.txt \
         --missing120 NTU_RGBD120_samples_with_missing_skeletons.txt
 
-``splits`` rewrites ``<family>.json`` (synse, smie, star, purls, one_shot, cross_dataset) in
-the zsbench split format (docs/protocols.md, "Split file format") from the reference
-``splits/*.json``. ``inventory`` rewrites ``ntu_inventory.json`` (the NTU sample set as
-setups x performers plus the official missing-skeleton lists) from plain name lists. The
-product never runs this script: it reads only the generated files.
+``splits`` rewrites ``<family>.json`` (synse, smie, star, purls, one_shot, cross_dataset,
+sa_dvae; ``--family NAME`` for only some) in the zsbench split format (docs/protocols.md,
+"Split file format") from the reference ``splits/*.json``. ``inventory`` rewrites
+``ntu_inventory.json`` (the NTU sample set as setups x performers plus the official
+missing-skeleton lists) from plain name lists. The product never runs this script: it reads
+only the generated files.
 """
 from __future__ import annotations
 
@@ -95,6 +96,16 @@ FAMILY_RULES = {
         "note": "Which sample partition PGFA uses is not stated [unverified]; xsub as in "
                 "Setting I.",
     },
+    "sa_dvae": {
+        "default": "xsub",
+        "train": "training-part samples of seen classes",
+        "test_unseen": "test-part samples of unseen classes (ZSL evaluation set)",
+        "test_seen": "test-part samples of seen classes (not used: the protocol is ZSL only)",
+        "rules_key": "zero_shot_sample_rules.star_neuron_flora",
+        "note": "SA-DVAE trains its own ST-GCN features per split (mmaction2); the sample "
+                "partition is not stated in its repository [unverified]; xsub assumed (the "
+                "reference records xsub for the NTU entries).",
+    },
 }
 
 FAMILY_NOTES = {
@@ -143,6 +154,21 @@ FAMILY_NOTES = {
         "PKU test classes (split 2: 4 of 5) have a character-identical name among the NTU-60 "
         "training classes, so those 'unseen' actions are seen under the same name in training "
         "(name_overlap; the protocol option name_overlap=drop_from_train removes them).",
+    ],
+    "sa_dvae": [
+        "SINGLE SOURCE: the unseen sets come from Flora utils/utils.py ('sadave' tasks) only; "
+        "SA-DVAE's own label_splits are only in its resources download and were not compared.",
+        "SA-DVAE's run script (scripts/train_eval_average_random_split.sh) names the NTU splits "
+        "split2, split3, split4 and the PKU-MMD splits split1-split3; Flora numbers all of them "
+        "split1-split3. The mapping SA-DVAE NTU split2-4 -> split1-3 here is assumed in order "
+        "and NOT verified.",
+        "Not SMIE's splits: no unseen set equals a SMIE, STAR or SynSE set (derived here; "
+        "each shares at most two classes with a SMIE fold).",
+        "The three folds of a dataset are not disjoint (derived here): NTU-60 split1 and split2 "
+        "share class 15 (wear a shoe), NTU-120 split2 and split3 share class 110 (step on "
+        "foot); the PKU-MMD folds are pairwise disjoint.",
+        "No validation classes: the run script's validation folders (..._val_...) come with the "
+        "feature download; the class lists are not published, so zsbench runs ZSL only.",
     ],
 }
 
@@ -259,15 +285,31 @@ def dump(obj: dict) -> str:
                    text) + "\n"
 
 
-def build_splits(reference: Path) -> None:
+FAMILIES = ("synse", "smie", "star", "purls", "one_shot", "cross_dataset", "sa_dvae")
+#: descriptions written here instead of the reference's (which addresses its collector)
+DESCRIPTION = {
+    "sa_dvae": "SA-DVAE random class splits (Li et al., ECCV 2024; pha123661/SA-DVAE "
+               "scripts/train_eval_average_random_split.sh): three folds each of NTU-60 55/5, "
+               "NTU-120 110/10 and PKU-MMD Part I 46/5, result = mean over the three folds of a "
+               "dataset. SINGLE SOURCE: the unseen sets are Flora's copy (cseeyangchen/Flora "
+               "utils/utils.py, tasks '<dataset>_..._sadave_split1..3'); SA-DVAE ships its "
+               "label_splits only in a download (resources/label_splits is empty at "
+               "pha123661/SA-DVAE@90d99b837d7d24cc414f77ea121621982d52cf41), so they are NOT "
+               "cross-checked, and the mapping of SA-DVAE's NTU split2-split4 to split1-split3 "
+               "here is NOT verified. These are not SMIE's splits. No validation classes.",
+}
+
+
+def build_splits(reference: Path, families: list[str] | None = None) -> None:
     ref_splits = reference / "splits"
     smie_ref = json.loads((ref_splits / "smie.json").read_text(encoding="utf-8"))
     smie = {s["smie_split_number"]: s for s in smie_ref["splits"]}
-    for family in ("synse", "smie", "star", "purls", "one_shot", "cross_dataset"):
+    for family in families or FAMILIES:
         ref = json.loads((ref_splits / f"{family}.json").read_text(encoding="utf-8"))
         rule = FAMILY_RULES[family]
         out: dict = {
-            "format": FORMAT, "family": family, "description": ref["description"],
+            "format": FORMAT, "family": family,
+            "description": DESCRIPTION.get(family, ref["description"]),
             "index_base": 0,
             "seen_rule": "seen classes = every class of the dataset not listed in unseen",
             "class_lists": {d: p for d, p in CLASS_FILES.items()},
@@ -343,13 +385,15 @@ def main() -> None:
     sub = ap.add_subparsers(dest="cmd", required=True)
     sp = sub.add_parser("splits")
     sp.add_argument("--reference", type=Path, default=Path("/work/shared/reference"))
+    sp.add_argument("--family", action="append", choices=FAMILIES,
+                    help="regenerate only this family (repeatable); default: all")
     inv = sub.add_parser("inventory")
     inv.add_argument("--raw-names", type=Path, nargs="+", required=True)
     inv.add_argument("--missing60", type=Path, required=True)
     inv.add_argument("--missing120", type=Path, required=True)
     args = ap.parse_args()
     if args.cmd == "splits":
-        build_splits(args.reference)
+        build_splits(args.reference, args.family)
     else:
         build_inventory(args.raw_names, args.missing60, args.missing120)
 

@@ -35,7 +35,7 @@ def test_split_files_ship_with_the_product():
 
 
 @pytest.mark.parametrize("family,count", [("synse", 4), ("smie", 9), ("star", 17), ("purls", 8),
-                                          ("one_shot", 3), ("cross_dataset", 6)])
+                                          ("one_shot", 3), ("cross_dataset", 6), ("sa_dvae", 9)])
 def test_every_family_loads_and_validates(family, count):
     fam = load_split_file(family)
     splits = load_split_family(family)
@@ -57,8 +57,13 @@ def test_sizes_and_groups():
                      "synse_ntu120_110_10": "110/10", "synse_ntu120_96_24": "96/24"}
     purls = {f"{len(s.seen_classes)}/{len(s.unseen)}" for s in load_split_family("purls")}
     assert purls == {"55/5", "48/12", "40/20", "30/30", "110/10", "96/24", "80/40", "60/60"}
-    smie = Counter((s.dataset, len(s.unseen)) for s in load_split_family("smie"))
-    assert smie == {("ntu60", 5): 3, ("ntu120", 10): 3, ("pku_mmd1", 5): 3}
+    for family in ("smie", "sa_dvae"):
+        counts = Counter((s.dataset, len(s.unseen)) for s in load_split_family(family))
+        assert counts == {("ntu60", 5): 3, ("ntu120", 10): 3, ("pku_mmd1", 5): 3}, family
+    sa = load_split_file("sa_dvae")
+    assert {i.group for i in sa.infos} == {"55/5", "110/10", "46/5"}
+    assert all(i.sample_rules == ("xsub",) and i.split.validation_unseen is None for i in sa.infos)
+    assert any("split2, split3, split4" in n and "NOT verified" in n for n in sa.notes)
     star = load_split_file("star")
     pku = {i.split.id: i.sample_rules for i in star.infos if i.split.dataset == "pku_mmd1"}
     assert pku["star_pku_mmd1_46_5"] == pku["star_pku_mmd1_39_12"] == ("xsub", "xview")
@@ -297,7 +302,7 @@ def test_sample_rule_errors():
         apply_sample_rule("pku_mmd1", "xsub", {})
 
 
-@pytest.mark.parametrize("family", ["synse", "smie", "star", "purls"])
+@pytest.mark.parametrize("family", ["synse", "smie", "star", "purls", "sa_dvae"])
 def test_expected_sample_counts_are_consistent(family):
     """seen_train + unseen_train_excluded = rule train count, seen_test + unseen_test = rule
     test count, and every number re-derived per class from the inventory."""

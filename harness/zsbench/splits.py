@@ -31,7 +31,7 @@ from .api import ClassSplit, ZsbenchError
 from .names import CLASS_FILES, canonical_dataset, class_names, normalise_name  # noqa: F401
 from .resources import load_json, splits_path
 
-FAMILIES = ("synse", "smie", "star", "purls", "one_shot", "cross_dataset")
+FAMILIES = ("synse", "smie", "star", "purls", "one_shot", "cross_dataset", "sa_dvae")
 FORMAT = "zsbench-splits/1"
 SAMPLE_RULES = ("xsub", "xview", "xset", "all")
 
