@@ -57,6 +57,7 @@ def toy(num_classes: int = 12) -> SkeletonDataset:
         "star": [cs(0, (3, 7)), cs(1, (0, 4, 8, 11))],
         "purls": [cs(0, (3, 7)), cs(1, tuple(range(6)))],
         "one_shot": [cs(0, (2, 6, 10))],
+        "sa_dvae": [cs(0, (3, 8)), cs(1, (4, 10)), cs(2, (7, 11))],
     }
     return SkeletonDataset(name="synthetic", class_names=[f"action {i}" for i in range(num_classes)],
                            labels=grid[:, 0], data=np.zeros((len(grid), 3, 4, 25, 2), np.float32),
@@ -74,7 +75,7 @@ def ntu120():
 
 
 def test_registration():
-    assert set(SPECS) == {"synse", "smie", "star", "purls", "one_shot", "cross_dataset"}
+    assert set(SPECS) == {"synse", "smie", "star", "purls", "one_shot", "cross_dataset", "sa_dvae"}
     for spec in SPECS.values():
         assert spec.family == spec.name and spec.default_dataset == "synthetic"
         assert set(spec.datasets) <= set(load_split_file(spec.family).datasets())
@@ -90,7 +91,8 @@ def test_registration():
 # --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("name,cfg", [("synse", {}), ("synse", {"sample_rule": "xview"}),
                                       ("smie", {}), ("star", {}), ("star", {"split_set": "random"}),
-                                      ("star", {"sample_rule": "xview"}), ("purls", {})])
+                                      ("star", {"sample_rule": "xview"}), ("purls", {}),
+                                      ("sa_dvae", {})])
 def test_ntu60_folds_match_expected_counts(ntu60, name, cfg):
     folds = run(name, ntu60, **cfg)
     fam = load_split_file(name)
@@ -106,7 +108,8 @@ def test_ntu60_folds_match_expected_counts(ntu60, name, cfg):
 
 
 @pytest.mark.parametrize("name,cfg,n", [("synse", {"sample_rule": "xset"}, 2), ("smie", {}, 3),
-                                        ("purls", {}, 4), ("star", {"split_set": "all"}, 5)])
+                                        ("purls", {}, 4), ("star", {"split_set": "all"}, 5),
+                                        ("sa_dvae", {}, 3)])
 def test_ntu120_folds_match_expected_counts(ntu120, name, cfg, n):
     folds = run(name, ntu120, **cfg)
     assert len(folds) == n
@@ -133,11 +136,16 @@ def test_groups_and_selection(ntu60):
         run("smie", ntu60, sample_rule="xview")
 
 
+def renamed(data: SkeletonDataset, cls: int, name: str) -> SkeletonDataset:
+    """``data`` with class ``cls`` renamed (a class list that disagrees with the split file)."""
+    names = list(data.class_names)
+    names[cls] = name
+    return SkeletonDataset(name=data.name, class_names=names, labels=data.labels, data=data.data,
+                           fingerprint="x", partitions=data.partitions)
+
+
 def test_real_dataset_class_names_are_checked(ntu60):
-    names = list(ntu60.class_names)
-    names[19] = "wear a hat"
-    bad = SkeletonDataset(name="ntu60", class_names=names, labels=ntu60.labels, data=ntu60.data,
-                          fingerprint="x", partitions=ntu60.partitions)
+    bad = renamed(ntu60, 19, "wear a hat")
     with pytest.raises(ZsbenchError, match=r"class 19 is 'wear a hat', but split 'smie_split_1'"):
         run("smie", bad)
     assert len(run("smie", bad, check_class_names=False)) == 3
@@ -179,7 +187,7 @@ def test_missing_partition():
 # --------------------------------------------------------------------------------------
 # embedded benchmark (builtin splits)
 # --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("name", ["synse", "smie", "star", "purls"])
+@pytest.mark.parametrize("name", ["synse", "smie", "star", "purls", "sa_dvae"])
 @pytest.mark.parametrize("rule", [None, "xview", "xset"])
 def test_builtin_splits(name, rule):
     data = toy()
@@ -213,6 +221,72 @@ def test_excluded_classes_are_dropped():
                                               seen=(1, 2, 3))]
     (f,) = run("smie", data)
     assert set(data.labels[f.train]) == {1, 2, 3} and set(data.labels[f.test_seen]) == {1, 2, 3}
+
+
+# --------------------------------------------------------------------------------------
+# sa_dvae (SA-DVAE's own random splits)
+# --------------------------------------------------------------------------------------
+SA_DVAE_UNSEEN = {  # Flora utils/utils.py 'sadave' tasks (reference/splits/sa_dvae.json)
+    "ntu60": [(0, 8, 15, 28, 46), (15, 19, 23, 47, 50), (29, 37, 38, 45, 55)],
+    "ntu120": [(0, 4, 6, 7, 24, 37, 54, 59, 97, 113), (63, 79, 86, 92, 98, 100, 103, 110, 111, 117),
+               (9, 14, 17, 44, 60, 75, 81, 89, 108, 110)],
+    "pku_mmd1": [(10, 19, 27, 38, 48), (0, 9, 17, 30, 42), (18, 24, 31, 43, 45)],
+}
+
+
+def test_sa_dvae_spec_and_file():
+    spec = SPECS["sa_dvae"]
+    assert spec.settings == ["zsl"] and spec.datasets == ["ntu60", "ntu120", "pku_mmd1"]
+    assert "no validation" in spec.description
+    assert any(s.startswith("pha123661/SA-DVAE:scripts/train_eval_average_random_split.sh@90d99b8")
+               for s in spec.sources)
+    assert any(s.startswith("cseeyangchen/Flora:utils/utils.py@") for s in spec.sources)
+    fam = load_split_file("sa_dvae")
+    assert "SINGLE SOURCE" in fam.description and "NOT verified" in fam.description
+    smie = {frozenset(s.unseen) for s in load_split_file("smie").splits()}
+    for ds, unseen in SA_DVAE_UNSEEN.items():
+        splits = fam.splits(ds)
+        assert [s.unseen for s in splits] == unseen
+        assert all(s.validation_unseen is None for s in splits)
+        assert not {frozenset(u) for u in unseen} & smie  # not SMIE's splits
+
+
+def test_sa_dvae_folds_ntu(ntu60, ntu120):
+    for data, size in ((ntu60, "55/5"), (ntu120, "110/10")):
+        folds = run("sa_dvae", data)
+        assert [f.split.unseen for f in folds] == SA_DVAE_UNSEEN[data.name]
+        assert {f.group for f in folds} == {size} and {f.sample_rule for f in folds} == {"xsub"}
+        assert [f.name for f in folds] == [f"sadvae_{data.name}_split{i}/xsub" for i in (1, 2, 3)]
+        for f in folds:
+            check_no_leak(f, data.labels)
+            assert f.split.validation_unseen is None
+    with pytest.raises(ZsbenchError, match=r"sa_dvae\.json: split 'sadvae_ntu60_split1': field "
+                                           r"'sample_rules' allows \['xsub'\], not 'xview'"):
+        run("sa_dvae", ntu60, sample_rule="xview")
+    assert [f.split.id for f in run("sa_dvae", ntu60, splits=["sadvae_ntu60_split3"])] == \
+        ["sadvae_ntu60_split3"]
+
+
+def test_sa_dvae_folds_pku():
+    data = fake_pku()
+    folds = run("sa_dvae", data)
+    assert [f.split.unseen for f in folds] == SA_DVAE_UNSEEN["pku_mmd1"]
+    for f in folds:
+        check_no_leak(f, data.labels)
+        assert f.group == "46/5"
+        # 4 samples per class, 2 in each part: 46 seen classes train, 5 unseen classes test
+        assert (len(f.train), len(f.test_unseen), len(f.test_seen)) == (92, 10, 92)
+        assert set(data.labels[f.test_unseen]) == set(f.split.unseen)
+    with pytest.raises(ZsbenchError, match=r"class 10 is 'jump', but split 'sadvae_pku_mmd1_split1'"):
+        run("sa_dvae", renamed(data, 10, "jump"))
+
+
+def test_sa_dvae_is_listed(capsys):
+    from zsbench.cli import main
+
+    assert main(["list", "protocols"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "sa_dvae" in ln)
+    assert "SA-DVAE random splits" in line
 
 
 # --------------------------------------------------------------------------------------

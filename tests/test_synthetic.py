@@ -150,9 +150,9 @@ def test_every_builtin_split_is_compositional(k, seed, pair):
     sets = [primitive_set(c) for c in comps]
     assert len({tuple(sorted(c.items())) for c in comps}) == k
     splits = builtin_splits(comps, seed)
-    assert set(splits) == {"synse", "smie", "star", "purls", "one_shot"}
-    assert [len(splits[f]) for f in ("synse", "smie", "star", "purls", "one_shot")] == \
-        [1, 3, 2, 2, 1]
+    assert set(splits) == {"synse", "smie", "star", "purls", "one_shot", "sa_dvae"}
+    assert [len(splits[f]) for f in ("synse", "smie", "star", "purls", "one_shot", "sa_dvae")] == \
+        [1, 3, 2, 2, 1, 3]
     for family, group in splits.items():
         for split in group:
             split.validate()
@@ -167,9 +167,10 @@ def test_every_builtin_split_is_compositional(k, seed, pair):
             if strict:
                 for v in split.validation_unseen:
                     assert sets[v] <= rest, (split.id, v)
-    smie = [set(s.unseen) for s in splits["smie"]]
-    assert not (smie[0] & smie[1] or smie[0] & smie[2] or smie[1] & smie[2])
-    assert len({s.id for g in splits.values() for s in g}) == 9
+    for family in ("smie", "sa_dvae"):  # three folds, pairwise disjoint unseen sets
+        folds = [set(s.unseen) for s in splits[family]]
+        assert not (folds[0] & folds[1] or folds[0] & folds[2] or folds[1] & folds[2]), family
+    assert len({s.id for g in splits.values() for s in g}) == 12
 
 
 def test_split_sizes_and_ids_for_the_default_class_count():
@@ -181,6 +182,17 @@ def test_split_sizes_and_ids_for_the_default_class_count():
     assert [s.id for s in splits["purls"]] == ["synthetic_purls_27_13", "synthetic_purls_20_20"]
     assert [s.id for s in splits["one_shot"]] == ["synthetic_one_shot_33_7"]
     assert all(len(s.unseen) == 5 for s in splits["smie"])
+    assert [s.id for s in splits["sa_dvae"]] == [f"synthetic_sa_dvae_fold{i}" for i in range(3)]
+    assert all(len(s.unseen) == 5 for s in splits["sa_dvae"])
+    assert [s.unseen for s in splits["sa_dvae"]] != [s.unseen for s in splits["smie"]]
+    # pinned: appending a family must not move the earlier families' splits (golden numbers)
+    assert {f: [s.unseen for s in g] for f, g in splits.items() if f != "sa_dvae"} == {
+        "synse": [(1, 11, 12, 18, 25)],
+        "smie": [(1, 6, 15, 19, 35), (0, 10, 18, 22, 26), (9, 11, 14, 21, 38)],
+        "star": [(8, 19, 37), (3, 8, 12, 17, 24, 25, 26, 37)],
+        "purls": [(1, 2, 3, 4, 6, 11, 16, 21, 23, 24, 25, 31, 37),
+                  (1, 2, 6, 8, 11, 13, 14, 16, 19, 22, 23, 28, 29, 30, 31, 32, 34, 37, 38, 39)],
+        "one_shot": [(11, 14, 16, 19, 23, 36, 39)]}
     assert builtin_splits(comps, 0) == splits  # deterministic
 
 
@@ -253,7 +265,7 @@ def test_load_round_trip_uses_the_cache(tmp_path, counted, small):
     assert np.array_equal(second.partitions["xset"], small.setup % 2 == 0)
     for name, part in second.partitions.items():  # every class on both sides
         assert set(second.labels[part]) == set(second.labels[~part]) == set(range(12)), name
-    assert set(second.builtin_splits) == {"synse", "smie", "star", "purls", "one_shot"}
+    assert set(second.builtin_splits) == {"synse", "smie", "star", "purls", "one_shot", "sa_dvae"}
     for group in second.builtin_splits.values():
         for split in group:
             assert split.num_classes == 12 and split.dataset == "synthetic"

@@ -47,6 +47,16 @@ def zsbench_protocols() -> list[ProtocolSpec]:
             sources=["shahroudy/NTURGB-D:README.md@ac2ebc87e6e9777ea6bac67e65e53b325b903f74",
                      "kaai520/PGFA:one_shot_config.py@3e09542b98ac3af8a1ec84df85247c060d0932b8"]),
         ProtocolSpec(
+            name="sa_dvae", family="sa_dvae", impl=_IMPL + "sa_dvae", config=ProtocolConfig,
+            datasets=["ntu60", "ntu120", "pku_mmd1"], settings=["zsl"],
+            description="SA-DVAE random splits: 3 folds each of NTU-60 55/5, NTU-120 110/10, "
+                        "PKU-MMD I 46/5 (xsub); mean over the folds of a dataset; ZSL only (no "
+                        "validation classes published); single source (Flora's copy), NTU "
+                        "split numbering unverified; not SMIE's splits",
+            sources=["pha123661/SA-DVAE:scripts/train_eval_average_random_split.sh@"
+                     "90d99b837d7d24cc414f77ea121621982d52cf41",
+                     "cseeyangchen/Flora:utils/utils.py@5ce56fdafd58a5cdd144554b2b381c19855e52d7"]),
+        ProtocolSpec(
             name="cross_dataset", family="cross_dataset",
             impl="zsbench_protocols.cross:cross_dataset", config=CrossDatasetConfig,
             datasets=["ntu60", "pku_mmd1"], settings=["zsl"],

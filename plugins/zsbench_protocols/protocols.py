@@ -23,6 +23,12 @@ def smie(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     return standard_folds(spec, dataset, config)
 
 
+def sa_dvae(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
+    """SA-DVAE three random folds per dataset (xsub, no validation classes); mean over the
+    folds of a dataset."""
+    return standard_folds(spec, dataset, config)
+
+
 def purls(spec: Any, dataset: SkeletonDataset, config: Any) -> list[Fold]:
     """PURLS splits (SynSE sizes plus 40/20, 30/30, 80/40, 60/60)."""
     return standard_folds(spec, dataset, config)

@@ -19,6 +19,10 @@ from .classes import Composition, primitive_set
 DATASET = "synthetic"
 _TRIES = 200
 _SOURCE = ("zsbench synthetic generator",)
+#: protocol families in random-stream order: append new families at the end only
+FAMILIES = ("synse", "smie", "star", "purls", "one_shot", "sa_dvae")
+#: families of three random folds (pairwise disjoint unseen sets here) -> style name
+FOLD_STYLE = {"smie": "SMIE-style", "sa_dvae": "SA-DVAE-style"}
 
 
 def _pick(sets: Sequence[frozenset[str]], available: Iterable[int], pool: Sequence[int],
@@ -75,33 +79,39 @@ def _split(sets, split_id: str, name: str, n_unseen: int, n_val: int,
 
 def split_sizes(k: int) -> dict[str, list[int]]:
     """Unseen-class counts per family for ``k`` classes, in the proportions of the
-    papers: SynSE/SMIE 55/5-style (~1/8), STAR 55/5 and 48/12, PURLS 2/3 and 1/2 seen,
-    one-shot 50/10."""
+    papers: SynSE/SMIE/SA-DVAE 55/5-style (~1/8), STAR 55/5 and 48/12, PURLS 2/3 and 1/2
+    seen, one-shot 50/10."""
     r = lambda x: max(1, int(round(x)))  # noqa: E731
     return {"synse": [r(k / 8)], "smie": [r(k / 8)] * 3,
             "star": [r(k * 5 / 60), r(k * 12 / 60)],
-            "purls": [k - r(2 * k / 3), k - r(k / 2)], "one_shot": [r(k * 10 / 60)]}
+            "purls": [k - r(2 * k / 3), k - r(k / 2)], "one_shot": [r(k * 10 / 60)],
+            "sa_dvae": [r(k / 8)] * 3}
 
 
 def builtin_splits(class_primitives: list[Composition], seed: int) -> dict[str, list[ClassSplit]]:
-    """family -> class splits for classes with compositions ``class_primitives``."""
+    """family -> class splits for classes with compositions ``class_primitives``.
+
+    Each family draws from its own random stream (seeded by its position in the family
+    tuple), so a family appended at the end leaves every earlier family's splits unchanged.
+    """
     sets = [primitive_set(c) for c in class_primitives]
     k = len(sets)
     sizes = split_sizes(k)
     n_val = max(1, int(round(k / 8)))
     out: dict[str, list[ClassSplit]] = {}
-    for fam_index, family in enumerate(("synse", "smie", "star", "purls", "one_shot")):
+    for fam_index, family in enumerate(FAMILIES):
         rng = np.random.default_rng([seed, 7919, fam_index])
         splits: list[ClassSplit] = []
         used: set[int] = set()
         for i, u in enumerate(sizes[family]):
-            if family == "smie":  # three folds with pairwise disjoint unseen sets
-                sid, name = f"synthetic_smie_fold{i}", f"synthetic SMIE-style fold {i}"
+            if family in FOLD_STYLE:  # three folds with pairwise disjoint unseen sets
+                sid = f"synthetic_{family}_fold{i}"
+                name = f"synthetic {FOLD_STYLE[family]} fold {i}"
             else:
                 sid = f"synthetic_{family}_{k - u}_{u}"
                 name = f"synthetic {family}-style {k - u}/{u}"
             split = _split(sets, sid, name, u, min(n_val, k - u - 1), rng,
-                           exclude=used if family == "smie" else set())
+                           exclude=used if family in FOLD_STYLE else set())
             used |= set(split.unseen)
             split.validate(where="synthetic builtin splits")
             splits.append(split)
