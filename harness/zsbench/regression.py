@@ -365,12 +365,15 @@ def _parser() -> argparse.ArgumentParser:
                                  "environment per method x protocol)")
     sub = ap.add_subparsers(dest="cmd", required=True)
     ls = sub.add_parser("list", help="the matrix: one environment name per line")
+    gd = sub.add_parser("golden", help="the golden numbers of the matrix as one Markdown "
+                        "table (embedded benchmark, with chance and the recording time)")
+    gd.add_argument("--golden-dir", type=Path, default=Path("benchmarks/golden"))
     tx = sub.add_parser("tox", help="print the generated tox.ini section")
     tx.add_argument("--write", type=Path, nargs="?", const=Path("tox.ini"),
                     help="replace the section in this file (default tox.ini)")
     tx.add_argument("--check", type=Path, nargs="?", const=Path("tox.ini"),
                     help="exit 1 if this file's section differs from the registry's")
-    for p in (ls, tx):
+    for p in (ls, tx, gd):
         p.add_argument("--include-installed", action="store_true",
                        help="also the methods of installed third-party plugins")
     rn = sub.add_parser("run", help="run and check one environment (METHOD PROTOCOL or ENV), "
@@ -411,6 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         pairs = matrix(include_installed=args.include_installed)
         if args.cmd == "list":
             print("\n".join(p.env for p in pairs))
+            return 0
+        if args.cmd == "golden":
+            from .golden import golden_table
+
+            print(golden_table([p.env for p in pairs], args.golden_dir), end="")
             return 0
         if args.cmd == "tox":
             section = tox_section(pairs)
