@@ -69,7 +69,8 @@ def test_text_control_random_embeddings(plugins, tmp_path, zs_cache):
     assert real.summary["zsl_acc"] is not None and rand.summary["zsl_acc"] is not None
 
 
-@pytest.mark.parametrize("protocol", ["synse", "smie", "star", "purls", "one_shot", "cross_dataset"])
+@pytest.mark.parametrize("protocol", ["synse", "smie", "star", "purls", "one_shot", "cross_dataset",
+                                      "sa_dvae"])
 def test_every_protocol_runs_with_devise(plugins, tmp_path, zs_cache, protocol):
     rec, path = _run(plugins, tmp_path, zs_cache, f"p-{protocol}", protocol=protocol, epochs=5)
     assert rec.folds
