@@ -20,10 +20,6 @@ RUN_DEFAULTS = {
     "method:pgfa": {"epochs": 8, "batch_size": 32, "warmup_epochs": 1, "lr_steps": [6]},
     "method:dvta": {"epochs": 40, "lr": 1e-3, "batch_size": 64, "warmup_epochs": 4},
     "method:synse": {"num_cycles": 3, "cycle_length": 600, "cross_start": 300},
-    # CADA-VAE: SynSE's 3 x 600 iterations instead of 10 x 1700 (~1 h per fold here); the
-    # skeleton KL ramp starts at 100 (official 1000, past the end of a 600-long cycle)
-    "method:cada_vae": {"num_cycles": 3, "cycle_length": 600, "cross_start": 300,
-                        "kl_start": 100},
     # RelationNet: 500k episodes are for AwA on a GPU; 100 epochs (~2200 episodes) at
     # lr 1e-4, each sample compared with every seen class (the code's batch classes:
     # below chance at this length)
