@@ -48,6 +48,26 @@ def test_relation_module_equation_and_pair_order():
             assert r[i, c].item() == pytest.approx(sig(2 * h1 - h2 + 0.5), rel=1e-6)
 
 
+def test_split_first_layer_equals_the_concatenated_pairs():
+    # the module computes W [f_c ; x_i] + b as W_t f_c + W_x x_i + b: same values as the
+    # code's explicit (B, K, 2D) concatenation on random weights and inputs
+    torch.manual_seed(0)
+    g = RelationModule(feature_dim=16, hidden=12)
+    x, f = torch.randn(7, 16), torch.randn(5, 16)
+    pairs = torch.cat([f.unsqueeze(0).expand(7, 5, -1), x.unsqueeze(1).expand(7, 5, -1)], dim=2)
+    expected = torch.sigmoid(g.fc2(torch.relu(g.fc1(pairs)))).squeeze(-1)
+    got = g(x, f)
+    assert got.shape == (7, 5)
+    assert torch.allclose(got, expected, atol=1e-6)
+    # and the gradients of both weights agree
+    got.sum().backward()
+    grads = [p.grad.clone() for p in g.parameters()]
+    g.zero_grad()
+    torch.sigmoid(g.fc2(torch.relu(g.fc1(pairs)))).sum().backward()
+    for a, p in zip(grads, g.parameters()):
+        assert torch.allclose(a, p.grad, atol=1e-5)
+
+
 def test_semantic_embedding_and_sizes():
     net = RelationNet(feature_dim=2048, text_dim=85, semantic_hidden=1024, relation_hidden=400)
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

@@ -39,10 +39,15 @@ class RelationModule(nn.Module):
         self.fc2 = nn.Linear(hidden, 1)
 
     def forward(self, x: Tensor, class_emb: Tensor) -> Tensor:
-        b, k = x.shape[0], class_emb.shape[0]
-        pairs = torch.cat([class_emb.unsqueeze(0).expand(b, k, -1),
-                           x.unsqueeze(1).expand(b, k, -1)], dim=2)
-        return torch.sigmoid(self.fc2(torch.relu(self.fc1(pairs)))).squeeze(-1)
+        """``fc1`` of the concatenated pair ``[f(t_c), x_i]`` computed as ``W_t f(t_c) +
+        W_x x_i + b`` (``W = [W_t | W_x]``, the same weights): K + B products instead of
+        B x K, the same values up to float rounding."""
+        d = class_emb.shape[1]
+        w, bias = self.fc1.weight, self.fc1.bias
+        by_class = class_emb @ w[:, :d].t()                       # (K, H)
+        by_sample = torch.addmm(bias, x, w[:, d:].t())            # (B, H)
+        hidden = torch.relu(by_sample.unsqueeze(1) + by_class.unsqueeze(0))
+        return torch.sigmoid(self.fc2(hidden)).squeeze(-1)
 
 
 class RelationNet(nn.Module):
