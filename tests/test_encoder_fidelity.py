@@ -14,8 +14,10 @@ from zsbench_encoders.stgcn import STGCN
 
 FIDELITY = Path(__file__).parent / "fidelity"
 TOL = dict(rtol=0, atol=1e-5)
-# Shift-GCN activations reach ~100 after ten residual units: float32 rounding alone is ~1e-5
-SHIFT_TOL = dict(rtol=1e-6, atol=1e-5)
+# Shift-GCN activations reach ~100 after ten residual units: float32 rounding alone is ~1e-5,
+# and it depends on the summation order (max abs error of the outputs, eval / train mode:
+# 1.5e-5 / 7.7e-6 with two torch threads, 1.5e-5 / 1.4e-5 with one)
+SHIFT_TOL = dict(rtol=1e-6, atol=3e-5)
 
 
 def unpack_state(ref) -> dict[str, torch.Tensor]:
