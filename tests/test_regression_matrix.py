@@ -159,7 +159,9 @@ def test_golden_table_shows_each_split_with_chance_and_lists_missing_environment
                for m, v in [("zsl_acc", 40.0), ("gzsl_acc_seen", 48.41),
                             ("gzsl_acc_unseen", 40.0), ("gzsl_h", 43.8129)]]
     numbers += [{"dataset": "synthetic", "split": "32/8", "sample_rule": "xsub",
-                 "variant": "default", "metric": "zsl_acc", "value": 61.111}]
+                 "variant": "default", "metric": "zsl_acc", "value": 61.111},
+                {"dataset": "synthetic xview:A->B", "split": "35/5", "sample_rule": "xview",
+                 "variant": "default", "metric": "zsl_acc", "value": 76.3476}]
     (tmp_path / "a-synse.json").write_text(json.dumps({
         "env": "a-synse", "numbers": numbers,
         "produced_by": {"seconds": 50.8, "created": "2026-12-07T03:11:11+00:00"}}))
@@ -168,4 +170,5 @@ def test_golden_table_shows_each_split_with_chance_and_lists_missing_environment
     assert lines[2] == ("| `a-synse` | 35/5 xsub | 40.00 | 20.0 | 48.41 / 40.00 / 43.81 "
                         "| 51 | 2026-12-07 |")
     assert lines[3] == "| `a-synse` | 32/8 xsub | 61.11 | 12.5 | - | 51 | 2026-12-07 |"
+    assert lines[4].startswith("| `a-synse` | synthetic xview:A->B, 35/5 xview | 76.35 | 20.0 |")
     assert "No golden numbers yet: `b-smie`" in table

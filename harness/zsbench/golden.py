@@ -52,7 +52,10 @@ def golden_table(envs: Sequence[str], golden_dir: Path) -> str:
             gzsl = " / ".join(_fmt(r.get(m)) for m in METRICS[1:]) if r.get("gzsl_h") is not None \
                 else "-"
             seconds = "" if r["seconds"] is None else f"{float(r['seconds']):.0f}"
-            lines.append(f"| `{env}` | {r['split']} {r['sample_rule']} | {_fmt(r.get('zsl_acc'))} "
+            where = f"{r['split']} {r['sample_rule']}"
+            if r["dataset"] != "synthetic":         # e.g. the cross-dataset directions
+                where = f"{r['dataset']}, {where}"
+            lines.append(f"| `{env}` | {where} | {_fmt(r.get('zsl_acc'))} "
                          f"| {_chance(r['split'])} | {gzsl} | {seconds} | {r['created']} |")
     out = "\n".join(lines) + "\n"
     if missing:
