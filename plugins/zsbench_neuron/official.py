@@ -117,10 +117,10 @@ def _load_labels(record: dict[str, Any], data_root: Path | None) -> np.ndarray:
 def read_official_rows(argv: list[str] | None, description: str, missing: str,
                        compute: Callable[[dict[str, Any], np.ndarray, argparse.Namespace], list],
                        add_args: Callable[[argparse.ArgumentParser], None] | None = None
-                       ) -> tuple[argparse.Namespace, list] | int:
+                       ) -> list | int:
     """The shared front of the ``python -m zsbench_<method>.official RESULT.json`` tools
     (Neuron, STAR, PURLS): parse ``record`` / ``--data-root`` (and ``add_args``), load the
-    record and its test labels, ``compute`` the rows. Returns (args, rows), or exit status 2
+    record and its test labels, ``compute`` the rows. Returns the rows, or exit status 2
     after printing the error (``missing`` names the option whose details are absent)."""
     from zsbench.api import ZsbenchError
 
@@ -139,7 +139,7 @@ def read_official_rows(argv: list[str] | None, description: str, missing: str,
     if not rows:
         print(f"error: {missing}", file=sys.stderr)
         return 2
-    return args, rows
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,15 +148,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="GZSL factors: the paper's fixed values, or the official grid "
                         "searched on the test set (a deviation)")
 
-    got = read_official_rows(
+    rows = read_official_rows(
         argv, "Neuron's official either-of-two accuracy from a result record made with "
         "official_two_guess_accuracy=true",
         "the record has no neuron_two_guess details (run with "
         "--set method.official_two_guess_accuracy=true)",
         lambda record, labels, args: official_numbers(record, labels, args.gamma), gamma_arg)
-    if isinstance(got, int):
-        return got
-    _, rows = got
+    if isinstance(rows, int):
+        return rows
     print(f"{'fold':30} {'ZSL acc':>8} {'GZSL S':>8} {'GZSL U':>8} {'GZSL H':>8}  (either-of-two)")
     for r in rows:
         g = r.get("gzsl", {})

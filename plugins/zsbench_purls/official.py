@@ -53,15 +53,14 @@ def official_numbers(record: dict[str, Any], labels: np.ndarray) -> list[dict[st
 def main(argv: list[str] | None = None) -> int:
     from zsbench_neuron.official import read_official_rows
 
-    got = read_official_rows(
+    rows = read_official_rows(
         argv, "PURLS' official (true-label query) accuracy "
         "from a record made with official_true_label_queries=true",
         "the record has no purls_true_label details (run with "
         "--set method.official_true_label_queries=true)",
         lambda record, labels, args: official_numbers(record, labels))
-    if isinstance(got, int):
-        return got
-    _, rows = got
+    if isinstance(rows, int):
+        return rows
     print(f"{'fold':30} {'ZSL acc':>8} {'GZSL S':>8} {'GZSL U':>8}  (true-label queries: "
           "not zero-shot)")
     for r in rows:

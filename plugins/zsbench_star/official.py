@@ -58,16 +58,15 @@ def official_numbers(record: dict[str, Any], labels: np.ndarray) -> list[dict[st
 def main(argv: list[str] | None = None) -> int:
     from zsbench_neuron.official import read_official_rows
 
-    got = read_official_rows(
+    rows = read_official_rows(
         argv, "STAR's GZSL numbers with the official "
         "calibration grid chosen on the test set, from a result "
         "record made with record_gzsl_margins=true",
         "the record has no star_gzsl_margins details (run with "
         "--set method.record_gzsl_margins=true)",
         lambda record, labels, args: official_numbers(record, labels))
-    if isinstance(got, int):
-        return got
-    _, rows = got
+    if isinstance(rows, int):
+        return rows
     print(f"{'fold':30} {'ZSL acc':>8} {'GZSL S':>8} {'GZSL U':>8} {'GZSL H':>8}  gamma")
     for r in rows:
         for key, note in (("best", "best H on the TEST set (official, a deviation)"),
