@@ -109,6 +109,29 @@ def test_aa_inputs_detached():
 
 
 # ----------------------------------------------------------------------------- fusion / loss
+def test_metric_split_first_layer_equals_the_concatenation():
+    """The metric computes W [s; t] + b as W_s s + W_t t + b on unbroadcast operands: same
+    values and gradients as the MLP on explicitly concatenated (B, K, 2h) pairs, for texts
+    shared by every row (training) and per-row texts (SDE at test time)."""
+    torch.manual_seed(0)
+    net = DVTANet(6, 8)
+    metric = net.metric
+    v = torch.randn(5, 8, dtype=torch.float64, requires_grad=True)
+    metric.double()
+    for t_shape in [(1, 7, 8), (5, 7, 8)]:
+        t = torch.randn(*t_shape, dtype=torch.float64, requires_grad=True)
+        fast = metric(v.unsqueeze(1), t)
+        pairs = torch.cat([v.unsqueeze(1).expand(5, 7, 8), t.expand(5, 7, 8)], dim=-1)
+        slow = metric.activation(metric.mlp(pairs).squeeze(-1))
+        assert fast.shape == (5, 7)
+        torch.testing.assert_close(fast, slow, rtol=0, atol=1e-12)
+        g = torch.randn(5, 7, dtype=torch.float64)
+        grads_fast = torch.autograd.grad(fast, [v, t, *metric.parameters()], g)
+        grads_slow = torch.autograd.grad(slow, [v, t, *metric.parameters()], g)
+        for a, b in zip(grads_fast, grads_slow):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 def test_mean_probs_fusion_is_log_of_average():
     torch.manual_seed(0)
     a, b = torch.randn(3, 3), torch.randn(3, 3)

@@ -92,8 +92,19 @@ class DeepMetricNetwork(nn.Module):
         self.activation = activation
 
     def forward(self, skeleton: Tensor, text: Tensor) -> Tensor:
-        """``skeleton`` (..., h), ``text`` (..., h) -> (...) similarity."""
-        return self.activation(self.mlp(torch.cat([skeleton, text], dim=-1)).squeeze(-1))
+        """``skeleton`` (..., h), ``text`` (..., h), broadcast against each other -> (...)
+        similarity of every broadcast pair.
+
+        The first layer on the concatenation ``W [s; t] + b`` is computed as
+        ``W_s s + (W_t t + b)`` with the two column blocks of the same weight, each on the
+        unbroadcast operand: for B skeletons against K shared texts that is B + K products
+        instead of B x K (the pairs meet at the broadcast add). Same function; float32
+        rounding differs from the concatenation by ~1e-7 (test against it)."""
+        first = self.mlp[0]
+        h = skeleton.shape[-1]
+        hidden = (F.linear(skeleton, first.weight[:, :h])
+                  + F.linear(text, first.weight[:, h:], first.bias))
+        return self.activation(self.mlp[1:](hidden).squeeze(-1))
 
 
 class DVTANet(nn.Module):
@@ -146,13 +157,13 @@ class DVTANet(nn.Module):
         reaching the projectors (official code)."""
         if t_e.ndim == 2:
             da = cosine_similarity_matrix(v_e, t_e)
-            t_rows = t_e.unsqueeze(0).expand(v_e.shape[0], -1, -1)
+            t_rows = t_e.unsqueeze(0)                       # (1, K, h): shared by every row
         else:
             da = (F.normalize(v_e, dim=-1).unsqueeze(1) * F.normalize(t_e, dim=-1)).sum(-1)
             t_rows = t_e
         if self.metric is None:
             return da, None
-        v_rows = v_e.unsqueeze(1).expand_as(t_rows)
+        v_rows = v_e.unsqueeze(1)                           # (B, 1, h): the metric broadcasts
         if detach_aa:
             v_rows, t_rows = v_rows.detach(), t_rows.detach()
         return da, self.metric(v_rows, t_rows)
