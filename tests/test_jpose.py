@@ -73,6 +73,7 @@ def test_triplet_edge_cases_and_gradient():
 
 # ----------------------------------------------------------------------------- spaces
 def test_architecture_and_normalisation():
+    torch.manual_seed(0)    # unseeded, a text row could leave the final ReLU all zero (norm 0)
     assert text_hidden_width("auto", 1024) == 512 and text_hidden_width("auto", 300) is None
     sbert = PosSpace(256, 1024, 50, 512)                         # Mmen(256, 1024, 50)
     assert [type(m).__name__ for m in sbert.text] == ["Linear", "Tanh", "Linear", "ReLU"]
@@ -93,7 +94,7 @@ def test_losses_compose_with_weights():
     x, cv, cn = torch.rand(6, 8), torch.randn(3, 6), torch.randn(3, 6)
     y = torch.tensor([0, 1, 2, 0, 1, 2])
     vg, ng = torch.tensor([0, 1, 1, 0, 1, 1]), torch.tensor([0, 0, 1, 0, 0, 1])
-    out = net.losses(x, cv[y], cn[y], vg, ng, cv, cn, triplet_weight=0.5)
+    out = net.losses(x, y, vg, ng, cv, cn, triplet_weight=0.5)
     expected = (out["hinge_verb"] + out["hinge_noun"] + out["hinge_joint"]
                 + 0.5 * (out["triplet_verb"] + out["triplet_noun"]))
     assert out["total"].item() == pytest.approx(expected.item())
@@ -102,6 +103,32 @@ def test_losses_compose_with_weights():
     net.zero_grad()
     out["hinge_verb"].backward()
     assert net.joint.visual[0].weight.grad is None
+
+
+def test_losses_from_class_rows_equal_per_sample_texts():
+    """losses() embeds each class text once and gathers the samples' rows: same loss and
+    gradients (float64, 1e-12) as embedding every sample's own text (the repository's way)."""
+    torch.manual_seed(0)
+    net = JPoseNet(8, {"verb": 6, "noun": 6}, 4, 3).double()
+    x, cv, cn = torch.rand(7, 8).double(), torch.randn(3, 6).double(), torch.randn(3, 6).double()
+    y = torch.tensor([0, 1, 2, 0, 1, 2, 2])
+    vg, ng = torch.tensor([0, 1, 1, 0, 1, 1, 1]), torch.tensor([0, 0, 1, 0, 0, 1, 1])
+
+    def per_sample_texts():
+        with torch.no_grad():
+            ev, en, ej = net.text_embeddings(cv, cn)
+        vv, vn, vj = net.visual_embeddings(x)
+        tv, tn, tj = net.text_embeddings(cv[y], cn[y])
+        from zsbench_jpose.modules import batch_hard_triplet, multiclass_hinge
+        return (multiclass_hinge(vv, tv, ev, 0.3) + multiclass_hinge(vn, tn, en, 0.3)
+                + multiclass_hinge(vj, tj, ej, 0.3)
+                + 0.01 * (batch_hard_triplet(vv, vg, 0.3) + batch_hard_triplet(vn, ng, 0.3)))
+
+    fast, slow = net.losses(x, y, vg, ng, cv, cn)["total"], per_sample_texts()
+    assert fast.item() == pytest.approx(slow.item(), abs=1e-12)
+    params = list(net.parameters())
+    for a, b in zip(torch.autograd.grad(fast, params), torch.autograd.grad(slow, params)):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- fidelity
@@ -121,7 +148,7 @@ def test_fidelity_pos_losses_gradients_and_scores():
     x, ve, ne = (torch.from_numpy(ref[k]) for k in ("x", "verb_emb", "noun_emb"))
     t = torch.from_numpy(ref["target"])
     vg, ng = torch.from_numpy(ref["verb_of_class"])[t], torch.from_numpy(ref["noun_of_class"])[t]
-    out = net.losses(x, ve[t], ne[t], vg, ng, ve, ne, margin=float(ref["margin"]))
+    out = net.losses(x, t, vg, ng, ve, ne, margin=float(ref["margin"]))
     for key in ("hinge_verb", "hinge_noun", "triplet_verb", "triplet_noun", "hinge_joint", "total"):
         assert out[key].item() == pytest.approx(float(ref[f"loss_{key}"]), abs=1e-5), key
     net.zero_grad()

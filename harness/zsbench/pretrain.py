@@ -283,7 +283,7 @@ def _train(encoder_builder: Callable[[], "nn.Module"], dataset: SkeletonDataset,
     nn.init.xavier_normal_(head.weight)
     nn.init.zeros_(head.bias)
     params = list(encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
     loss_fn = nn.CrossEntropyLoss()
     labels_t = torch.as_tensor(dataset.labels, dtype=torch.long)

@@ -122,7 +122,7 @@ class CrossAlignedVAEMethod(Method):
             vae = CrossAlignedVAE(x.shape[1], {TEXT: rows.shape[1]}, latent,
                                   per_dim_noise=cfg.per_dim_noise).to(dev)
         gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, foreach=True)
         n, total = len(xs), cfg.num_cycles * cycle
         vae.train()
         last: dict[str, float] = {}
@@ -194,7 +194,7 @@ class CrossAlignedVAEMethod(Method):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self._seed + 4)
             cls = LatentClassifier(z_all.shape[1], len(ids), relu=False).to(dev)
-        opt = torch.optim.Adam(cls.parameters(), lr=cfg.joint_cls_lr, betas=(0.5, 0.999))
+        opt = torch.optim.Adam(cls.parameters(), lr=cfg.joint_cls_lr, betas=(0.5, 0.999), foreach=True)
         n = len(z_all)
         for _ in range(cfg.joint_cls_epochs):
             order = torch.randperm(n, generator=gen).to(dev)

@@ -71,7 +71,7 @@ class DeViSE(Method):
             bound = 1.0 / np.sqrt(feats.shape[1])
             w.uniform_(-bound, bound, generator=gen)
             self.proj.weight.copy_(w)
-        opt = torch.optim.Adam(self.proj.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(self.proj.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         n = len(feats)
         for _ in ctx.progress(range(cfg.epochs), desc=f"devise {ctx.fold_name}", total=cfg.epochs, leave=False):
             order = torch.randperm(n, generator=gen).to(ctx.device)

@@ -103,7 +103,7 @@ class DVTA(Method):
             widths=tuple(cfg.projector_widths), text=cfg.text_projector, use_sde=cfg.use_sde,
             sde_variant=cfg.sde_variant, use_aa=cfg.use_aa, aa_activation=cfg.aa_activation,
             gamma=cfg.gamma, tau=cfg.tau, learn_tau=cfg.learn_tau).to(device)
-        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=cfg.weight_decay, foreach=True)
         self.history = []
         best = BestEpoch(ctx, net)        # active only under model_selection=best_on_test
         for epoch in ctx.progress(range(cfg.epochs), desc="DVTA training", total=cfg.epochs):

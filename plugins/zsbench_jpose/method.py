@@ -84,7 +84,7 @@ class JPoSE(Method):
         fit_classes = torch.from_numpy(np.unique(cols[rows]))
         c = torch.from_numpy(cols[rows])
         x_fit = x[rows].to(device)
-        s_verb, s_noun = verb[c].to(device), noun[c].to(device)
+        s_rows = torch.searchsorted(fit_classes, c).to(device)   # each sample's class row
         s_vg, s_ng = vgroup[c].to(device), ngroup[c].to(device)
         c_verb, c_noun = verb[fit_classes].to(device), noun[fit_classes].to(device)
 
@@ -95,12 +95,13 @@ class JPoSE(Method):
         opt = torch.optim.Adam([
             {"params": net.verb.parameters(), "weight_decay": 0.0},
             {"params": net.noun.parameters(), "weight_decay": 0.0},
-            {"params": net.joint.parameters(), "weight_decay": cfg.joint_weight_decay}], lr=cfg.lr)
+            {"params": net.joint.parameters(), "weight_decay": cfg.joint_weight_decay}],
+            lr=cfg.lr, foreach=True)
 
         def step(idx: torch.Tensor) -> torch.Tensor:
-            return net.losses(x_fit[idx], s_verb[idx], s_noun[idx], s_vg[idx], s_ng[idx],
-                              c_verb, c_noun, margin=cfg.margin,
-                              triplet_weight=cfg.triplet_weight, all_pairs=cfg.triplet_all_pairs,
+            return net.losses(x_fit[idx], s_rows[idx], s_vg[idx], s_ng[idx], c_verb, c_noun,
+                              margin=cfg.margin, triplet_weight=cfg.triplet_weight,
+                              all_pairs=cfg.triplet_all_pairs,
                               negatives=cfg.triplet_negatives)["total"]
 
         val_scores = val_labels = None

@@ -122,17 +122,23 @@ class JPoseNet(nn.Module):
         v, n = l2n(self.verb.visual(x)), l2n(self.noun.visual(x))
         return v, n, l2n(self.joint.visual(torch.cat([v, n], dim=1)))
 
-    def losses(self, x: Tensor, verb: Tensor, noun: Tensor, verb_group: Tensor,
-               noun_group: Tensor, class_verb: Tensor, class_noun: Tensor, *,
+    def losses(self, x: Tensor, rows: Tensor, verb_group: Tensor, noun_group: Tensor,
+               class_verb: Tensor, class_noun: Tensor, *,
                margin: float = 0.3, triplet_weight: float = 0.01,
                all_pairs: bool = True, negatives: str = "any") -> dict[str, Tensor]:
-        """All loss terms of one batch: ``x`` (B, D) raw features, ``verb``/``noun`` (B, T)
-        the texts of the samples' classes, ``*_group`` (B,) verb / noun identities,
-        ``class_verb``/``class_noun`` (C, T) every seen class's texts."""
-        with torch.no_grad():
-            cv, cn, cj = self.text_embeddings(class_verb, class_noun)
+        """All loss terms of one batch: ``x`` (B, D) raw features, ``rows`` (B,) each
+        sample's row in ``class_verb``/``class_noun`` (C, T), the texts of every seen class,
+        ``*_group`` (B,) verb / noun identities.
+
+        A sample's text is its class's text, so the text branch runs once per class (C rows
+        instead of B + C): the samples' text embeddings are rows of the class embeddings
+        (their gradients summed per class by the gather), and the hinges' class embeddings
+        are the same rows without gradient. Same function and gradients as embedding every
+        sample's text (the repository's code), to float rounding."""
+        tv_all, tn_all, tj_all = self.text_embeddings(class_verb, class_noun)
+        cv, cn, cj = tv_all.detach(), tn_all.detach(), tj_all.detach()
         vv, vn, vj = self.visual_embeddings(x)
-        tv, tn, tj = self.text_embeddings(verb, noun)
+        tv, tn, tj = tv_all[rows], tn_all[rows], tj_all[rows]
         out = {"hinge_verb": multiclass_hinge(vv, tv, cv, margin),
                "hinge_noun": multiclass_hinge(vn, tn, cn, margin),
                "triplet_verb": batch_hard_triplet(vv, verb_group, margin, all_pairs, negatives),

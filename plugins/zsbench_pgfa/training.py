@@ -88,7 +88,7 @@ def pretrain_ce(encoder: nn.Module, x: np.ndarray, targets: np.ndarray, n_classe
     nn.init.xavier_normal_(head.weight)
     nn.init.zeros_(head.bias)
     params = list(encoder.parameters()) + list(head.parameters())
-    opt = torch.optim.Adam(params, lr=lr)
+    opt = torch.optim.Adam(params, lr=lr, foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     y = torch.as_tensor(targets, dtype=torch.long)
     last = float("nan")

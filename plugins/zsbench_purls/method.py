@@ -181,7 +181,7 @@ class Purls(Method):
                          cfg.n_hidden_layers, cfg.k_dim, cfg.n_heads, cfg.dropout, cfg.tau_init,
                          cfg.loss_weights == "learnable",
                          adaptive=cfg.partitioning == "adaptive").to(device)
-        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, foreach=True)
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(
             opt, mode="min", factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             cooldown=cfg.plateau_cooldown)

@@ -71,7 +71,7 @@ class RelationNetMethod(Method):
         opt = torch.optim.Adam([
             {"params": net.semantic.parameters(), "weight_decay": cfg.semantic_weight_decay},
             {"params": net.relation.parameters(), "weight_decay": cfg.relation_weight_decay}],
-            lr=cfg.lr)
+            lr=cfg.lr, foreach=True)
         n = len(x_fit)
         episodes = episode_count(cfg, n)
         if hold is not None:

@@ -84,7 +84,8 @@ class ReViSE(Method):
             cfg.embed_dim).to(device)
         opt = torch.optim.Adam([
             {"params": net.visual.parameters(), "weight_decay": cfg.visual_weight_decay},
-            {"params": net.text.parameters(), "weight_decay": cfg.text_weight_decay}], lr=cfg.lr)
+            {"params": net.text.parameters(), "weight_decay": cfg.text_weight_decay}],
+            lr=cfg.lr, foreach=True)
 
         def step(idx: torch.Tensor) -> torch.Tensor:
             return net.losses(x_fit[idx], sample_text[idx], class_text, log_input=self.log_input,

@@ -103,8 +103,9 @@ class SADVAE(CrossAlignedVAEMethod):
             except ValueError as e:
                 raise ZsbenchError(f"sa_dvae: {e}; use larger latent sizes or use_tc=false") from None
         gen = torch.Generator().manual_seed(seed)
-        opt = torch.optim.Adam(vae.parameters(), lr=res["lr"])
-        dis_opt = torch.optim.Adam(disc.parameters(), lr=res["lr"]) if disc is not None else None
+        opt = torch.optim.Adam(vae.parameters(), lr=res["lr"], foreach=True)
+        dis_opt = (torch.optim.Adam(disc.parameters(), lr=res["lr"], foreach=True)
+                   if disc is not None else None)
         sched = ScheduleParams(kind=cfg.schedule, text_kl_from_epoch=cfg.text_kl_from_cycle,
                                cross_start=cfg.cross_alignment_start, beta_x=cfg.beta_x,
                                beta_y=cfg.beta_y)

@@ -59,7 +59,7 @@ def pretrain_encoder(encoder: nn.Module, x: Any, targets: np.ndarray, num_output
     nn.init.xavier_normal_(head.weight)
     nn.init.zeros_(head.bias)
     opt = torch.optim.Adam(list(encoder.parameters()) + list(head.parameters()),
-                           lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay)
+                           lr=cfg.pretrain_lr, weight_decay=cfg.pretrain_weight_decay, foreach=True)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.pretrain_epochs)
     y = torch.as_tensor(targets, dtype=torch.long)
     history: list[float] = []
@@ -179,7 +179,7 @@ class SMIE(Method):
             raise ZsbenchError(f"SMIE: need at least 2 training samples, got {len(feats)}")
 
         self.head = head = SMIEHead(feats.shape[1], text.shape[1], cfg.critic_hidden).to(device)
-        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = torch.optim.Adam(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, foreach=True)
         self.history, skipped = [], 0
         best = BestEpoch(ctx, head,       # active only under model_selection=best_on_test
                          start=min(cfg.test_selection_from_epoch, cfg.epochs - 1))

@@ -83,7 +83,7 @@ class SynSE(Method):
         rows = torch.as_tensor([pos[int(c)] for c in labels], dtype=torch.long, device=self._device)
         torch.manual_seed(seed)
         vae = build_vae(x.shape[1], nouns.shape[1], self._latent, cfg.per_dim_noise).to(self._device)
-        opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr)
+        opt = torch.optim.Adam(vae.parameters(), lr=cfg.lr, foreach=True)
         noise = torch.Generator().manual_seed(seed + 1)
         batches = torch.Generator().manual_seed(seed + 2)
         xd = x.to(self._device)

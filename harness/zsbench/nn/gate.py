@@ -352,7 +352,7 @@ def train_seen_classifier(x: np.ndarray, labels: np.ndarray, classes: IntArray, 
         fc.bias.zero_()
     fc = fc.to(device)
     xt, y = xt.to(device), y.to(device)
-    opt = torch.optim.Adam(fc.parameters(), lr=lr, weight_decay=weight_decay)
+    opt = torch.optim.Adam(fc.parameters(), lr=lr, weight_decay=weight_decay, foreach=True)
     n = len(xt)
     for _ in range(epochs):
         order = torch.randperm(n, generator=gen).to(device)

@@ -424,7 +424,7 @@ def train_latent_classifier(z: Tensor, y: Tensor, num_classes: int, *, steps: in
     ``z`` is treated as fixed data (detached)."""
     z = z.detach()
     cls = classifier or LatentClassifier(z.shape[1], num_classes, relu).to(z.device)
-    opt = torch.optim.Adam(cls.parameters(), lr=lr)
+    opt = torch.optim.Adam(cls.parameters(), lr=lr, foreach=True)
     cls.train()
     with torch.enable_grad():  # callable from inside no_grad code
         for _ in range(steps):
