@@ -131,6 +131,28 @@ def test_losses_from_class_rows_equal_per_sample_texts():
         torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
 
 
+def test_losses_gradients_are_deterministic():
+    """Repeated class rows are gathered with a fixed-order backward: the same batch gives
+    bit-identical gradients every time (advanced indexing's CPU backward would not)."""
+    torch.manual_seed(0)
+    net = JPoseNet(8, {"verb": 6, "noun": 6}, 50, 50, {"verb": 16, "noun": 16})
+    x, cv, cn = torch.rand(4096, 8), torch.randn(5, 6), torch.randn(5, 6)  # big enough to
+    y = torch.randint(0, 5, (4096,))                                       # run in parallel
+    vg, ng = y % 3, y % 2
+
+    def grads() -> list[torch.Tensor]:
+        net.zero_grad(set_to_none=True)
+        net.losses(x, y, vg, ng, cv, cn)["total"].backward()
+        return [p.grad.clone() for p in net.parameters()]
+
+    from zsbench.device import torch_threads
+
+    with torch_threads(2):         # atomic adds only race with more than one thread
+        first = grads()
+        for _ in range(5):
+            assert all(torch.equal(a, b) for a, b in zip(grads(), first))
+
+
 # ----------------------------------------------------------------------------- fidelity
 def load_reference():
     ref = np.load(FIDELITY)

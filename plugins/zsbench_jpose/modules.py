@@ -132,13 +132,16 @@ class JPoseNet(nn.Module):
 
         A sample's text is its class's text, so the text branch runs once per class (C rows
         instead of B + C): the samples' text embeddings are rows of the class embeddings
-        (their gradients summed per class by the gather), and the hinges' class embeddings
+        (their gradients summed per class by the gather, in a fixed order), and the hinges' class embeddings
         are the same rows without gradient. Same function and gradients as embedding every
         sample's text (the repository's code), to float rounding."""
         tv_all, tn_all, tj_all = self.text_embeddings(class_verb, class_noun)
         cv, cn, cj = tv_all.detach(), tn_all.detach(), tj_all.detach()
         vv, vn, vj = self.visual_embeddings(x)
-        tv, tn, tj = tv_all[rows], tn_all[rows], tj_all[rows]
+        # index_select, not tv_all[rows]: the backward of advanced indexing accumulates
+        # repeated rows with parallel atomic adds on CPU (run-to-run different rounding);
+        # index_select's backward (index_add_) sums them in a fixed order
+        tv, tn, tj = (e.index_select(0, rows) for e in (tv_all, tn_all, tj_all))
         out = {"hinge_verb": multiclass_hinge(vv, tv, cv, margin),
                "hinge_noun": multiclass_hinge(vn, tn, cn, margin),
                "triplet_verb": batch_hard_triplet(vv, verb_group, margin, all_pairs, negatives),
