@@ -252,14 +252,15 @@ def encoder_factory(name=None, **overrides):
 
 def small(**kw):
     base = dict(epochs=3, warmup_epochs=1, lr=1e-3, batch_size=8, test_batch_size=5,
-                critic_hidden=[16, 8], pretrain_epochs=2, pretrain_batch_size=16)
+                critic_hidden=[16, 8], pretrain_epochs=2, pretrain_batch_size=16,
+                pretrain_cache=False)
     base.update(kw)
     return SMIEConfig(**base)
 
 
-def seq_ctx(seed=0):
+def seq_ctx(seed=0, cache_dir=None):
     info = api.DatasetInfo(name="tiny", family="synthetic", num_classes=6, real=False)
-    return context(seed=seed, dataset=info, encoder_factory=encoder_factory)
+    return context(cache_dir=cache_dir, seed=seed, dataset=info, encoder_factory=encoder_factory)
 
 
 def test_fit_and_score_on_sequences():
@@ -282,6 +283,37 @@ def test_fit_and_score_on_sequences():
     assert np.allclose(again.score(test, cand, seq_ctx()), scores, atol=1e-6)   # seeded
     pred = m.gzsl_decide(scores, np.array([True, False]), test, cand, ctx)
     assert np.array_equal(pred, scores.argmax(1))
+
+
+def test_pretrained_encoder_cache_continues_exactly(tmp_path):
+    """A cached encoder is loaded with the generator states its training left: the fit
+    then continues bit for bit as after training (head init, batch order, masks); another
+    seed misses; a damaged entry is trained again, never half-read."""
+    train, test, cand, _ = tiny_problem(seq_shape=(3, 20, 25, 2), per_class=4)
+    fresh = SMIE(small())
+    fresh.fit(train, seq_ctx())
+    ref = fresh.score(test, cand, seq_ctx())
+
+    def run(seed=0):
+        m, ctx = SMIE(small(pretrain_cache=True)), seq_ctx(seed, cache_dir=tmp_path)
+        m.fit(train, ctx)
+        return m, ctx, m.score(test, cand, ctx)
+
+    first, ctx1, s1 = run()
+    entries = list((tmp_path / "smie" / "encoders").iterdir())
+    assert len(entries) == 1 and (entries[0] / "rng.pt").is_file()
+    assert ctx1.details["smie_encoder"] == "pretrained on the seen training classes"
+    second, ctx2, s2 = run()
+    assert ctx2.details["smie_encoder"].startswith("pretrained, from cache")
+    assert ctx2.details["smie_pretrain_final_ce"] == ctx1.details["smie_pretrain_final_ce"]
+    assert np.array_equal(s1, ref) and np.array_equal(s2, ref)
+    assert second.history == first.history == fresh.history
+    run(seed=1)
+    assert len(list((tmp_path / "smie" / "encoders").iterdir())) == 2
+    (entries[0] / "rng.pt").write_bytes(b"damaged")
+    third, ctx3, s3 = run()
+    assert ctx3.details["smie_encoder"] == "pretrained on the seen training classes"
+    assert np.array_equal(s3, ref)
 
 
 @pytest.mark.parametrize("options", [

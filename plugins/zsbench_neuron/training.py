@@ -1,12 +1,9 @@
 """Neuron's encoder stage and training helpers: clip augmentation, lr schedule, batches,
-seen-class pretraining of the skeleton encoder (``Pretrain_Shift_GCN``) and its cache."""
+seen-class pretraining of the skeleton encoder (``Pretrain_Shift_GCN``), cached with
+``zsbench.module_cache``."""
 from __future__ import annotations
 
-import hashlib
-import io
-import json
 import math
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import numpy as np
@@ -14,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from zsbench.api import ZsbenchError
+from zsbench.module_cache import ModuleCache, data_digest, module_identity
 
 from .config import SeenEncoderStage
 
@@ -125,61 +123,6 @@ def feature_map(encoder: nn.Module, x: Tensor) -> Tensor:
     return out
 
 
-def data_digest(x: Any, labels: np.ndarray) -> str:
-    """sha256 over the labels, the sample indices (lazy views) or shape, and a few samples'
-    bytes: the part of the pretraining cache key that names the training set."""
-    h = hashlib.sha256()
-    h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
-    index = getattr(x, "index", None)
-    if index is not None:
-        h.update(np.ascontiguousarray(index, dtype=np.int64).tobytes())
-    h.update(repr(tuple(x.shape)).encode())
-    for i in sorted({0, len(x) // 2, len(x) - 1}):
-        h.update(np.ascontiguousarray(x[i], dtype=np.float32).tobytes())
-    return h.hexdigest()
-
-
-class EncoderCache:
-    """Pretrained encoders under ``<cache_dir>/neuron/encoders/<key>/``: ``weights.pt``
-    (state dict only, loaded with ``weights_only=True``) and ``meta.json`` (trained-on
-    classes, recipe, sha256 of the weights). A damaged entry is ignored and rewritten."""
-
-    def __init__(self, cache_dir: Path | None, key: dict[str, Any]) -> None:
-        self.key = json.dumps(key, sort_keys=True, default=str)
-        digest = hashlib.sha256(self.key.encode()).hexdigest()[:32]
-        self.folder = Path(cache_dir) / "neuron" / "encoders" / digest if cache_dir else None
-
-    def load(self, encoder: nn.Module, classes: np.ndarray) -> bool:
-        if self.folder is None or not (self.folder / "meta.json").is_file():
-            return False
-        try:
-            meta = json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
-            raw = (self.folder / "weights.pt").read_bytes()
-            if meta.get("key") != self.key or meta.get("sha256") != hashlib.sha256(raw).hexdigest():
-                return False
-            if sorted(meta["trained_on"]) != sorted(int(c) for c in classes):
-                return False
-            state = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
-            encoder.load_state_dict(state)
-        except (OSError, ValueError, KeyError, RuntimeError):
-            return False
-        return True
-
-    def save(self, encoder: nn.Module, classes: np.ndarray, info: dict[str, Any]) -> None:
-        if self.folder is None:
-            return
-        from zsbench.results import write_atomic
-
-        buf = io.BytesIO()
-        torch.save({k: v.detach().cpu() for k, v in encoder.state_dict().items()}, buf)
-        raw = buf.getvalue()
-        self.folder.mkdir(parents=True, exist_ok=True)
-        write_atomic(self.folder / "weights.pt", raw)
-        meta = {"key": self.key, "sha256": hashlib.sha256(raw).hexdigest(),
-                "trained_on": [int(c) for c in classes], "info": info}
-        write_atomic(self.folder / "meta.json", json.dumps(meta, indent=1).encode())
-
-
 def pretrain_encoder(encoder: nn.Module, x: Any, targets: np.ndarray, n_classes: int,
                      epochs: int, lr: float, weight_decay: float, steps: list[int],
                      batch_size: int, aug: tuple[tuple[float, float], float] | None,
@@ -215,13 +158,6 @@ def pretrain_encoder(encoder: nn.Module, x: Any, targets: np.ndarray, n_classes:
     return history
 
 
-def encoder_identity(encoder: nn.Module) -> str:
-    """Class path and config JSON of an encoder module (part of its pretraining cache key)."""
-    cfg = getattr(encoder, "config", None)
-    body = cfg.model_dump_json() if hasattr(cfg, "model_dump_json") else repr(cfg)
-    return f"{type(encoder).__module__}.{type(encoder).__name__}:{body}"
-
-
 def seen_class_encoder(ctx: Any, x: Any, labels: np.ndarray, targets: np.ndarray,
                        classes: np.ndarray, stage: SeenEncoderStage, *, who: str,
                        augment: tuple[tuple[float, float], float] | None,
@@ -249,10 +185,10 @@ def seen_class_encoder(ctx: Any, x: Any, labels: np.ndarray, targets: np.ndarray
         return encoder
     recipe = {"epochs": epochs, "lr": lr, "weight_decay": weight_decay, "steps": steps,
               "batch_size": batch_size, "augment": augment}
-    cache = EncoderCache(ctx.cache_dir if use_cache else None, {
-        "encoder": encoder_identity(encoder), "recipe": recipe, "seed": ctx.seed,
+    cache = ModuleCache(ctx.cache_dir if use_cache else None, "neuron/encoders", {
+        "encoder": module_identity(encoder), "recipe": recipe, "seed": ctx.seed,
         "dataset": ctx.dataset.name, "data": data_digest(x, labels)})
-    if cache.load(encoder, classes):
+    if cache.load(encoder, classes) is not None:
         ctx.details[f"{key}_encoder"] = f"pretrained, from cache {cache.folder}"
         ctx.log(f"{who}: pretrained encoder from cache {cache.folder}")
         return encoder

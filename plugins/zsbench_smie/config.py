@@ -87,6 +87,10 @@ class SMIEConfig(SMIEBaseConfig):
     pretrain_head: Literal["dataset_classes", "seen_classes"] = Field(
         "dataset_classes", description="width of the CE head: every class of the dataset "
         "(official; unseen logits are never targets) or the seen classes only")
+    pretrain_cache: bool = Field(
+        True, description="keep the pretrained encoder (and the random-generator states after "
+        "it) in the run's cache and load it when encoder, recipe, seed and training data are the "
+        "same: the run continues exactly as if it had trained")
 
     def frames_to_mask(self, frames: int) -> int:
         """m for ``frames``-frame inputs (scaled from the official 15 of 50)."""

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from zsbench.api import ClassTexts, Method, RunContext, Sequences, TestView, TrainView, ZsbenchError
+from zsbench.module_cache import ModuleCache, data_digest, module_identity
 from zsbench.nn.selection import BestEpoch
 from zsbench.pretrain import extract_features
 
@@ -135,14 +136,43 @@ class SMIE(Method):
             outputs = len(train.texts.class_ids)
             targets = self._rows(train)
         if cfg.pretrain_epochs > 0:
-            ce = pretrain_encoder(encoder, train.x, targets, outputs, feat_dim, cfg,
-                                  self._device, gen, ctx)
-            ctx.details["smie_pretrain_final_ce"] = ce[-1]
+            self._pretrained(encoder, train, labels, targets, outputs, feat_dim, ctx, gen)
         encoder.eval()
         for p in encoder.parameters():
             p.requires_grad_(False)
         self.encoder = encoder
         return encode_all(encoder, train.x, self._device, cfg.test_batch_size)
+
+    def _pretrained(self, encoder: nn.Module, train: TrainView, labels: np.ndarray,
+                    targets: np.ndarray, outputs: int, feat_dim: int, ctx: RunContext,
+                    gen: torch.Generator) -> None:
+        """Pretrain ``encoder`` in place, or load it from the run's cache together with the
+        generator states that training left (global CPU, ``gen``, CUDA on a CUDA device):
+        what the fit draws afterwards is then what it would have drawn after training."""
+        cfg = self.config
+        assert isinstance(cfg, SMIEConfig)
+        gens = {"smie": gen}
+        if self._device.type == "cuda":
+            gens["cuda"] = torch.cuda.default_generators[self._device.index or 0]
+        recipe = {"epochs": cfg.pretrain_epochs, "lr": cfg.pretrain_lr,
+                  "batch_size": cfg.pretrain_batch_size, "weight_decay": cfg.pretrain_weight_decay,
+                  "head": cfg.pretrain_head, "outputs": outputs}
+        cache = ModuleCache(ctx.cache_dir if cfg.pretrain_cache else None, "smie/encoders", {
+            "encoder": module_identity(encoder), "recipe": recipe, "seed": ctx.seed,
+            "device": self._device.type, "dataset": ctx.dataset.name,
+            "data": data_digest(train.x, labels)})
+        classes = np.unique(labels)
+        info = cache.load(encoder, classes, gens)
+        if info is not None and "final_ce" in info:
+            ctx.details["smie_pretrain_final_ce"] = info["final_ce"]
+            ctx.details["smie_encoder"] = f"pretrained, from cache {cache.folder}"
+            ctx.log(f"SMIE: pretrained encoder from cache {cache.folder}")
+            return
+        ce = pretrain_encoder(encoder, train.x, targets, outputs, feat_dim, cfg, self._device,
+                              gen, ctx)
+        cache.save(encoder, classes, {"final_ce": ce[-1], "train_loss": ce}, gens)
+        ctx.details["smie_pretrain_final_ce"] = ce[-1]
+        ctx.details["smie_encoder"] = "pretrained on the seen training classes"
 
     @staticmethod
     def _rows(train: TrainView) -> np.ndarray:
