@@ -27,6 +27,7 @@ from pydantic import Field
 
 from .device import resolve_device
 from .api import DataFileError, Fold, LeakageError, RunContext, SkeletonDataset, ZsbenchError
+from .batch_reader import prefetched, read_batch
 from .locks import file_lock
 from .results import write_atomic
 from .specs import PluginConfig
@@ -198,10 +199,7 @@ def _save_cache(folder: Path, fs: FeatureSet, checkpoint: bytes, meta_extra: dic
 
 # ---- Training and extraction
 def _read(dataset: SkeletonDataset, idx: np.ndarray, device: str) -> Any:
-    import torch
-
-    batch = np.ascontiguousarray(dataset.data[idx], dtype=np.float32)
-    return torch.from_numpy(batch).to(device)
+    return read_batch(dataset.data, idx).to(device)
 
 
 def _heldout_split(dataset: SkeletonDataset, idx: np.ndarray, frac: float,
@@ -230,8 +228,9 @@ def _run(encoder: "nn.Module", head: "nn.Linear | None", dataset: SkeletonDatase
         head.eval()
     feats, logits = [], []
     with torch.no_grad():
-        for start in range(0, len(idx), batch_size):
-            f = encoder(_read(dataset, idx[start:start + batch_size], device))
+        batches = [idx[start:start + batch_size] for start in range(0, len(idx), batch_size)]
+        for _, x in prefetched(dataset.data, batches, device):
+            f = encoder(x)
             feats.append(f.float().cpu().numpy())
             if head is not None:
                 logits.append(head(f).float().cpu().numpy())
@@ -298,9 +297,9 @@ def _train(encoder_builder: Callable[[], "nn.Module"], dataset: SkeletonDataset,
         encoder.train(), head.train()
         perm = rng.permutation(train_idx)
         total, count = 0.0, 0
-        for start in range(0, len(perm), cfg.batch_size):
-            batch = np.sort(perm[start:start + cfg.batch_size])
-            x = _read(dataset, batch, device)
+        batches = [np.sort(perm[start:start + cfg.batch_size])
+                   for start in range(0, len(perm), cfg.batch_size)]
+        for batch, x in prefetched(dataset.data, batches, device):
             y = labels_t[batch].to(device)
             loss = loss_fn(head(encoder(x)), y)
             value = float(loss.item())
