@@ -8,8 +8,9 @@ map, ``torch.from_numpy``). It prints samples/s of
 
 * the loader with a null model (a sum over the batch), page cache cold (pages dropped with
   ``posix_fadvise(DONTNEED)``) and warm (after one sequential pass over the whole store,
-  whose rate is printed too), read in the main thread (as ``zsbench.pretrain``
-  does) or by 1 or ``--readers`` prefetching threads;
+  whose rate is printed too), read in the main thread, by ``zsbench.batch_reader`` (one
+  reader thread, one batch ahead: what ``zsbench.pretrain`` uses) or by 1 or ``--readers``
+  prefetching threads up to ``2 * readers`` batches ahead;
 * an ST-GCN training step fed by the loader, against the same step on a batch already in
   memory (the loader's share of the step is the difference).
 
@@ -82,7 +83,7 @@ def prefetched(ds, index_iter, readers: int):
             yield pending.popleft().result()
 
 
-def null_rate(load, args, readers: int, cold: bool, data_file: Path, seed: int) -> float:
+def null_rate(load, args, readers: "int | str", cold: bool, data_file: Path, seed: int) -> float:
     """A fresh memory map each time: pages still mapped by an earlier one are not dropped."""
     gc.collect()
     if cold:
@@ -92,7 +93,12 @@ def null_rate(load, args, readers: int, cold: bool, data_file: Path, seed: int) 
     count = args.cold_batches if cold else args.null_batches
     it = batches(train, args.batch, seed)           # other samples in each measurement
     limited = (idx for _, idx in zip(range(count), it))
-    source = prefetched(ds, limited, readers) if readers else (read(ds, i) for i in limited)
+    if readers == "product":                      # what zsbench.pretrain uses
+        from zsbench.batch_reader import prefetched as product_reader
+
+        source = (x for _, x in product_reader(ds.data, limited, "cpu"))
+    else:
+        source = prefetched(ds, limited, readers) if readers else (read(ds, i) for i in limited)
     t0, n, acc = time.perf_counter(), 0, 0.0
     for x in source:
         acc += float(x.sum())                     # the null model
@@ -181,10 +187,11 @@ def main(argv=None) -> int:
                 del ds
                 print(f"one sequential pass over the store (page cache cold -> warm): "
                       f"{n / (time.perf_counter() - t0):8.0f} samples/s")
-            for readers in (0, 1, args.readers):
+            for readers in (0, "product", 1, args.readers):
                 seed += 1
                 rate = null_rate(load, args, readers, cold, data_file, seed)
-                mode = f"{readers} reader thread(s)" if readers else "main thread"
+                mode = ("zsbench.batch_reader" if readers == "product" else
+                        f"{readers} reader thread(s)" if readers else "main thread")
                 print(f"null model, page cache {'cold' if cold else 'warm'}, {mode:19s}: "
                       f"{rate:8.0f} samples/s "
                       f"({args.cold_batches if cold else args.null_batches} batches)")
