@@ -12,6 +12,22 @@ def test_parse_values():
     assert parse_value("hello") == "hello"
 
 
+def test_option_words_stay_strings_only_true_false_are_booleans(tmp_path):
+    # YAML 1.1 would read these as booleans; the configs' Literal options expect strings
+    for word in ("off", "on", "yes", "no", "y", "n", "Off", "NO"):
+        assert parse_value(word) == word
+    assert parse_value("True") is True and parse_value("FALSE") is False
+    assert parse_value("[off, true]") == ["off", True]
+    cfg = build_run_config({"plugin": "devise"}, ["diagnostics=off", "encoder.autocast=off"])
+    assert cfg.diagnostics == "off" and cfg.sections["encoder"] == {"autocast": "off"}
+    f = tmp_path / "run.yaml"
+    f.write_text("plugin: devise\ndiagnostics: off\nencoder:\n  autocast: off\n"
+                 "  edge_importance: false\n", encoding="utf-8")
+    data = read_config_file(f)
+    assert data["diagnostics"] == "off" and data["encoder"] == {"autocast": "off",
+                                                                "edge_importance": False}
+
+
 def test_overrides_nest_and_sections_are_split():
     cfg = build_run_config({"plugin": "devise"}, ["seed=3", "method.lr=0.01", "text.names.x=1"])
     assert cfg.seed == 3

@@ -77,12 +77,34 @@ class RunConfig(BaseModel):
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+def yaml_load(text: str) -> Any:
+    """``yaml.safe_load`` with YAML 1.2 booleans: only ``true`` / ``false`` (any case) are
+    booleans, so option values such as ``off``, ``on``, ``yes``, ``no`` (``autocast=off``,
+    ``diagnostics: off``) stay the strings the configs expect instead of YAML 1.1's
+    ``False`` / ``True``."""
+    import re
+
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    _Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                  re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
 def parse_value(text: str) -> Any:
-    """Parse a ``--set`` value: JSON/YAML scalars and lists; anything else is a string."""
+    """Parse a ``--set`` value: JSON/YAML scalars and lists (booleans: ``true``/``false``
+    only); anything else is a string."""
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        return yaml_load(text)
     except yaml.YAMLError:
         return text
 
@@ -97,9 +119,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
 
             data = tomllib.loads(text)
         elif path.suffix in (".yaml", ".yml"):
-            import yaml
-
-            data = yaml.safe_load(text) or {}
+            data = yaml_load(text) or {}
         elif path.suffix == ".json":
             data = json.loads(text)
         else:
