@@ -11,7 +11,9 @@
    pass that computes the all-zero second body once (``--single`` = share of single-actor
    samples, default 0.8 like NTU); outputs compared.
 3. ``--runs``: wall time of ``zsbench run --plugin M --protocol synse`` on the embedded
-   benchmark, cold (fresh cache) and warm, per method given.
+   benchmark, cold (fresh cache) and warm, per method given (default ``devise,synse``: the
+   ST-GCN and the Shift-GCN pipelines; ``all``: every installed method, ~30 min on 2 cores;
+   ``none``: skip).
 
     python benchmarks/bench_speed.py [--threads 2] [--repeat 3] [--steps 4] [--runs devise,dvta]
         [--variants "product product:graph_order=conv_first ..."] [--tasks train,extract]
@@ -342,6 +344,17 @@ def _report(title: str, rows: dict, target: str) -> None:
               f"max {hi:.2f}{target if v == 'product' else ''}")
 
 
+def method_names(spec: str) -> list[str]:
+    """``--runs`` value -> method names (``all``: every installed method plugin)."""
+    if spec.strip() in ("", "none"):
+        return []
+    if spec.strip() == "all":
+        from zsbench.plugins import load_plugins
+
+        return sorted(load_plugins().methods.names())
+    return [m.strip() for m in spec.split(",") if m.strip()]
+
+
 def embedded_runs(methods: list[str]) -> list[tuple[str, float, float]]:
     rows = []
     for m in methods:
@@ -380,7 +393,8 @@ def main(argv=None) -> int:
     ap.add_argument("--interleaved", action="store_true",
                     help="time all variants in one process, alternating, by CPU time (for a "
                          "loaded machine; the allocator is then tuned for the baseline too)")
-    ap.add_argument("--runs", default="", help="comma-separated methods for embedded-run wall times")
+    ap.add_argument("--runs", default="devise,synse",
+                    help="comma-separated methods for embedded-run wall times, 'all' or 'none'")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--task", default="train", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -409,10 +423,12 @@ def main(argv=None) -> int:
     if "extract" in tasks:
         _report(f"2. feature extraction (eval, no_grad; {args.single:.0%} single-actor "
                 f"samples){unit}", measure(args, "extract", variants), "   (target >= 2x)")
-    if args.runs:
-        for m, cold, warm in embedded_runs([s for s in args.runs.split(",") if s]):
-            print(f"3. zsbench run --plugin {m} --protocol synse: cold {cold:.1f} s, warm {warm:.1f} s "
-                  "(targets 40 s / 15 s)")
+    methods = method_names(args.runs)
+    if methods:
+        print("3. embedded runs, zsbench run --protocol synse (targets: cold < 40 s, warm < 15 s)")
+        for m, cold, warm in embedded_runs(methods):
+            print(f"   {m:16s} cold {cold:6.1f} s ({'met' if cold < 40 else 'NOT met'}), "
+                  f"warm {warm:6.1f} s ({'met' if warm < 15 else 'NOT met'})", flush=True)
     if not ok:
         print("EQUIVALENCE FAILED: loss or eval features differ by more than 1e-5, float64 "
               "gradients by more than 1e-10, or the official order is not the baseline bit for bit")
