@@ -181,17 +181,21 @@ def test_encoder_dropout_is_seeded_and_only_in_training():
         assert torch.equal(a, m(x))
 
 
-@pytest.mark.parametrize("dtype", ["bf16"])
-def test_autocast_bf16_on_cpu_runs_and_stays_close_to_float32(dtype):
+@pytest.mark.parametrize("dtype,memory_format", [("bf16", "contiguous"), ("fp16", "contiguous"),
+                                                 ("bf16", "channels_last")])
+def test_autocast_on_cpu_runs_and_stays_close_to_float32(dtype, memory_format):
+    """The GPU variants of bench_speed.py (autocast, with channels-last too) run on the CPU;
+    in-place ops inside the blocks must cope with reduced-precision activations."""
     ref = _model(dropout=0.0)
-    amp = _model(dropout=0.0, autocast=dtype)
+    amp = _model(dropout=0.0, autocast=dtype, memory_format=memory_format)
     amp.load_state_dict(ref.state_dict())
     x = _batch()
     ref.eval(), amp.eval()
     with torch.no_grad():
         a, b = ref(x), amp(x)
     assert b.dtype == torch.float32
-    # bf16 has an 8-bit mantissa: features agree to ~2% of their scale
+    assert not torch.equal(a, b)      # the blocks did run in the reduced precision
+    # bf16 has an 8-bit mantissa (fp16 11 bits): features agree to ~2% of their scale
     assert (a - b).abs().max() <= 0.03 * a.abs().max()
     la, _ = _train_pass(ref, x)
     lb, gb = _train_pass(amp, x)
