@@ -355,7 +355,7 @@ def method_names(spec: str) -> list[str]:
     return [m.strip() for m in spec.split(",") if m.strip()]
 
 
-def embedded_runs(methods: list[str]):
+def embedded_runs(methods: list[str], device: str = "cpu"):
     """Yields (method, cold seconds, warm seconds) as each method finishes (None for a run
     that failed; its output's tail is printed)."""
     for m in methods:
@@ -365,7 +365,7 @@ def embedded_runs(methods: list[str]):
                 t0 = time.perf_counter()
                 proc = subprocess.run(
                     [sys.executable, "-m", "zsbench", "run", "--plugin", m, "--protocol", "synse",
-                     "--device", "cpu", "--cache-dir", f"{tmp}/cache", "--out", f"{tmp}/out",
+                     "--device", device, "--cache-dir", f"{tmp}/cache", "--out", f"{tmp}/out",
                      "--run-id", run_id], capture_output=True, text=True,
                     env=dict(os.environ, ZSBENCH_PROGRESS="0", HF_HUB_OFFLINE="1"))
                 if proc.returncode:
@@ -437,7 +437,7 @@ def main(argv=None) -> int:
                 return "  failed"
             return f"{sec:6.1f} s ({'met' if sec < target else 'NOT met'})"
 
-        for m, cold, warm in embedded_runs(methods):
+        for m, cold, warm in embedded_runs(methods, args.device):
             print(f"   {m:16s} cold {verdict(cold, 40)}, warm {verdict(warm, 15)}", flush=True)
     if not ok:
         print("EQUIVALENCE FAILED: loss or eval features differ by more than 1e-5, float64 "
