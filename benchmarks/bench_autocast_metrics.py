@@ -58,14 +58,9 @@ def zsbench_run(args: argparse.Namespace, run_id: str, out: Path, sets: list[str
     return rec
 
 
-def fold_mean(rec: dict) -> dict[str, float]:
-    """Metrics averaged over the record's folds (what the protocol reports)."""
-    out = {}
-    for m in METRICS:
-        vals = [f["metrics"][m] for f in rec["folds"] if m in f.get("metrics", {})]
-        if vals:
-            out[m] = statistics.fmean(vals)
-    return out
+def summary(rec: dict) -> dict[str, float]:
+    """The record's metrics averaged over its folds (the runner's ``summary``), those it has."""
+    return {m: v for m, v in rec["summary"].items() if m in METRICS and v is not None}
 
 
 def _fmt(vals: list[float]) -> str:
@@ -83,14 +78,15 @@ def part1(args: argparse.Namespace, seeds: list[int]) -> dict[int, dict]:
             rec = zsbench_run(args, f"{ac}-s{seed}", args.keep, [f"seed={seed}",
                                                                  f"encoder.autocast={ac}"])
             recs[(ac, seed)] = rec
-            vals = fold_mean(rec)
+            vals = summary(rec)
             print(f"   seed {seed} autocast {ac:4s} ({rec['_seconds']:5.1f} s): "
                   + "  ".join(f"{m} {vals[m]:6.2f}" for m in METRICS if m in vals), flush=True)
     print("   metric            float32 (mean +- sd)   autocast (mean +- sd)   diff of means  "
           f"within {TARGET} / within the float32 sd")
+    means = {key: summary(rec) for key, rec in recs.items()}
     for m in METRICS:
-        a = [fold_mean(recs[("off", s)]).get(m) for s in seeds]
-        b = [fold_mean(recs[(args.autocast, s)]).get(m) for s in seeds]
+        a = [means[("off", s)].get(m) for s in seeds]
+        b = [means[(args.autocast, s)].get(m) for s in seeds]
         if None in a or None in b:
             continue
         d = statistics.fmean(b) - statistics.fmean(a)
@@ -151,7 +147,7 @@ def part2(args: argparse.Namespace, rec: dict) -> None:
                              f"encoder.trained_on={json.dumps(enc['trained_on'])}",
                              f"folds={json.dumps([fold['name']])}"],
                             ["--encoder", "precomputed"])
-            vals[ac] = fold_mean(r)
+            vals[ac] = summary(r)
         for m in METRICS:
             if m in vals["off"]:
                 d = vals[args.autocast][m] - vals["off"][m]

@@ -378,6 +378,13 @@ def embedded_runs(methods: list[str], device: str = "cpu"):
         yield m, times[0], times[1]
 
 
+def verdict(sec: float | None, target: float) -> str:
+    """One embedded-run time against its target (None: the run failed)."""
+    if sec is None:
+        return "  failed"
+    return f"{sec:6.1f} s ({'met' if sec < target else 'NOT met'})"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--threads", type=int, default=2)
@@ -432,11 +439,6 @@ def main(argv=None) -> int:
     methods = method_names(args.runs)
     if methods:
         print("3. embedded runs, zsbench run --protocol synse (targets: cold < 40 s, warm < 15 s)")
-        def verdict(sec: float | None, target: float) -> str:
-            if sec is None:
-                return "  failed"
-            return f"{sec:6.1f} s ({'met' if sec < target else 'NOT met'})"
-
         for m, cold, warm in embedded_runs(methods, args.device):
             print(f"   {m:16s} cold {verdict(cold, 40)}, warm {verdict(warm, 15)}", flush=True)
     if not ok:

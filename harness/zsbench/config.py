@@ -8,6 +8,7 @@ against the config model of the chosen plugin.
 """
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any, Literal
@@ -77,25 +78,34 @@ class RunConfig(BaseModel):
     sections: dict[str, dict[str, Any]] = Field(default_factory=dict)
 
 
+@functools.cache
+def _yaml12_bool_loader() -> type:
+    """A ``yaml.SafeLoader`` subclass (built once, on first use) whose implicit booleans are
+    YAML 1.2's: ``true`` / ``false`` only."""
+    import re
+
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.yaml_implicit_resolvers = {
+        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+    Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                 re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                 list("tTfF"))
+    return Loader
+
+
 def yaml_load(text: str) -> Any:
     """``yaml.safe_load`` with YAML 1.2 booleans: only ``true`` / ``false`` (any case) are
     booleans, so option values such as ``off``, ``on``, ``yes``, ``no`` (``autocast=off``,
     ``diagnostics: off``) stay the strings the configs expect instead of YAML 1.1's
     ``False`` / ``True``."""
-    import re
-
     import yaml
 
-    class _Loader(yaml.SafeLoader):
-        pass
-
-    _Loader.yaml_implicit_resolvers = {
-        first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
-        for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-    _Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
-                                  re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                  list("tTfF"))
-    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    return yaml.load(text, Loader=_yaml12_bool_loader())  # noqa: S506 - a SafeLoader subclass
 
 
 def parse_value(text: str) -> Any:
