@@ -128,13 +128,16 @@ class CrossAlignedVAEMethod(Method):
         last: dict[str, float] = {}
         for it in ctx.progress(range(total), desc=f"{self.name} {ctx.fold_name}", total=total):
             idx = torch.randperm(n, generator=gen)[:cfg.batch_size].to(dev)
-            terms = vae.loss_terms(xs[idx], {TEXT: rows[col[idx]]}, generator=gen)
-            loss = terms.total(self._factors(it, cycle, n))
+            factors = self._factors(it, cycle, n)
+            if it == total - 1:     # every term, for the record
+                terms = vae.loss_terms(xs[idx], {TEXT: rows[col[idx]]}, generator=gen)
+                loss = terms.total(factors)
+                last = {"loss": float(loss.detach()), **terms.as_floats()}
+            else:                   # zero-weighted terms not built (same loss and gradients)
+                loss = vae.weighted_loss(xs[idx], {TEXT: rows[col[idx]]}, factors, generator=gen)
             opt.zero_grad()
             loss.backward()
             opt.step()
-            if it == total - 1:
-                last = {"loss": float(loss.detach()), **terms.as_floats()}
         vae.eval()
         self.vae = vae
         self.seen_ids = np.asarray(texts.class_ids, dtype=np.int64)

@@ -55,10 +55,10 @@ def train_cycle(vae: CrossAlignedVAE, optimizer: torch.optim.Optimizer, x: Tenso
     for epoch in range(cycle * cycle_length, (cycle + 1) * cycle_length):
         idx = next_batch()
         r = rows[idx]
-        terms = vae.loss_terms(x[idx], {NOUN: nouns[r], VERB: verbs[r]}, generator)
         factors = cycle_warmup(epoch, cycle_length, "synse", cross_start=cross_start,
                                text_kl_from_cycle=text_kl_from_cycle)
-        loss = terms.total(factors)
+        # zero-weighted terms are not built: same loss and gradients as loss_terms().total()
+        loss = vae.weighted_loss(x[idx], {NOUN: nouns[r], VERB: verbs[r]}, factors, generator)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

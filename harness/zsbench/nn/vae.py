@@ -367,6 +367,52 @@ class CrossAlignedVAE(nn.Module):
                             kl_text=kl_t, cross_skeleton=cross_s, cross_text=cross_t,
                             align=align, latents={"skeleton": sz, **zs})
 
+    def weighted_loss(self, s: Tensor, texts: Mapping[str, Tensor], f: WarmupFactors,
+                      generator: torch.Generator | None = None) -> Tensor:
+        """``loss_terms(s, texts, generator).total(f)`` without building the terms whose
+        warm-up factor is 0 (the cyclic schedule keeps cross-reconstruction off for most of
+        each cycle and the alignment weight at 0).
+
+        Same value and same gradients: a term weighted by 0 adds exact zeros to the loss
+        and to every gradient, and the remaining terms are summed in the same grouping as
+        :meth:`VAELossTerms.total`. The noise draws (skeleton, then each text modality in
+        order) are those of :meth:`loss_terms`, so the generator ends in the same state.
+        (Only a non-finite skipped term would differ: there the full sum is NaN.)"""
+        self._check_texts(texts)
+        rec = self.reconstruction
+        # built in loss_terms' order: autograd then sums each gradient in the same order
+        smu, slv = self.skeleton_encoder(s)
+        sz = self.sample(smu, slv, generator)
+        recon_s = reconstruction_loss(s, self.skeleton_decoder(sz), rec)
+        kl_s = kl_divergence(smu, slv, self.kl_reduction) if f.beta_skeleton else None
+        recon_t, kl_t, cross_t, align, zs = [], [], [], [], []
+        for n in self.text_names:
+            t = texts[n]
+            tmu, tlv = self.text_encoders[n](t)
+            tz = self.sample(tmu, tlv, generator)
+            zs.append(tz)
+            dec = self.text_decoders[n]
+            sl = self.slices[n]
+            recon_t.append(reconstruction_loss(t, dec(tz), rec))
+            if f.beta_text:
+                kl_t.append(kl_divergence(tmu, tlv, self.kl_reduction))
+            if f.cross:
+                cross_t.append(reconstruction_loss(t, dec(sz[:, sl]), rec))
+            if f.align:
+                align.append(wasserstein_distance(smu[:, sl], slv[:, sl], tmu, tlv))
+        cross_s = (reconstruction_loss(s, self.skeleton_decoder(torch.cat(zs, dim=1)), rec)
+                   if f.cross else None)
+        loss = recon_s + sum(recon_t)
+        if kl_s is not None:
+            loss = loss + f.beta_skeleton * kl_s
+        if f.beta_text:
+            loss = loss + f.beta_text * sum(kl_t)
+        if cross_s is not None:
+            loss = loss + f.cross * (cross_s + sum(cross_t))
+        if f.align:
+            loss = loss + f.align * sum(align)
+        return loss
+
     # ---- inference -------------------------------------------------------------------
     @torch.no_grad()
     def text_latents(self, texts: Mapping[str, Tensor], n_per_class: int,
