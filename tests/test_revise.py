@@ -46,6 +46,46 @@ def test_mmd_against_explicit_kernel_sums():
         gaussian_mmd(a, b[:4], k)
 
 
+def _official_mmd(a, b, k):
+    """The repository's MMDLoss formula: broadcast differences, squared, summed."""
+    z = torch.cat([a, b])
+    sq = ((z.unsqueeze(0) - z.unsqueeze(1)) ** 2).sum(2)
+    kern = torch.exp(-k * sq)
+    n = a.shape[0]
+    return (kern[:n, :n] + kern[n:, n:] - kern[:n, n:] - kern[n:, :n]).mean()
+
+
+@pytest.mark.parametrize("scale", [0.1, 1.0, 10.0])
+def test_mmd_value_and_gradients_equal_the_official_formula_in_float64(scale):
+    """The product form in float64 gives the official broadcast formula's function: value
+    and gradients against that formula evaluated in float64 are within float32 rounding,
+    and at least as close as the official formula evaluated in float32 (which is what the
+    original code computes); close pairs, where the product form cancels, included."""
+    g = torch.Generator().manual_seed(1)
+    a0 = torch.rand(40, 16, generator=g) * scale
+    b0 = a0 + 0.02 * scale * torch.randn(40, 16, generator=g)   # near pairs across sets
+    k = 0.5 / scale ** 2
+
+    def run(f, dtype):
+        a = a0.to(dtype).requires_grad_()
+        b = b0.to(dtype).requires_grad_()
+        v = f(a, b, k)
+        v.backward()
+        return v.detach().double(), a.grad.double(), b.grad.double()
+
+    exact = run(_official_mmd, torch.float64)
+    ours = run(gaussian_mmd, torch.float32)
+    theirs32 = run(_official_mmd, torch.float32)
+    # the value is a difference of kernel means (kernels <= 1): float32 rounding of the
+    # exp and the means, common to both ways, sets its error
+    assert abs(float(ours[0] - exact[0])) <= 1e-6
+    for i, (e, o, t) in enumerate(zip(exact[1:], ours[1:], theirs32[1:])):
+        size = float(e.abs().max())
+        err_ours, err_theirs = float((o - e).abs().max()), float((t - e).abs().max())
+        assert err_ours <= 1e-5 * size + 1e-9, (i, err_ours, size)
+        assert err_ours <= max(2 * err_theirs, 1e-7 * size), (i, err_ours, err_theirs)
+
+
 def test_mmd_gradient_is_finite_on_identical_rows():
     a = torch.zeros(3, 4, requires_grad=True)
     gaussian_mmd(a, torch.ones(3, 4), 1.0).backward()
