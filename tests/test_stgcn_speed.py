@@ -210,19 +210,32 @@ def test_speed_options_are_validated():
             STGCNConfig(**bad)
 
 
-def test_foreach_adam_is_the_per_tensor_adam_bit_for_bit():
-    """Every built-in method builds ``torch.optim.Adam(..., foreach=True)`` (one multi-tensor
-    update instead of a Python loop over parameters: faster small-model fits). The golden
-    numbers rely on it computing exactly what the per-tensor loop computes; a torch release
-    that broke this would move them, so it is asserted here (weight decay and betas too)."""
+OPTIMIZERS = {  # what the built-in methods build (all with foreach=True)
+    "adam": lambda groups, fe: torch.optim.Adam(
+        groups, lr=1e-2, betas=(0.5, 0.999), foreach=fe),
+    "adamw": lambda groups, fe: torch.optim.AdamW(
+        groups, lr=1e-2, weight_decay=0.05, foreach=fe),
+    "sgd_nesterov": lambda groups, fe: torch.optim.SGD(
+        groups, lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4, foreach=fe),
+    "sgd_momentum": lambda groups, fe: torch.optim.SGD(
+        groups, lr=0.1, momentum=0.9, foreach=fe),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(OPTIMIZERS))
+def test_foreach_optimizers_are_the_per_tensor_update_bit_for_bit(kind):
+    """Every built-in method builds its optimizer with ``foreach=True`` (one multi-tensor
+    update instead of a Python loop over parameters: faster small-model fits; on the CPU
+    torch defaults to the loop). The golden numbers rely on it computing exactly what the
+    per-tensor loop computes; a torch release that broke this would move them, so it is
+    asserted here (parameter groups with their own weight decay included)."""
     import torch
 
     def train(foreach: bool) -> list[torch.Tensor]:
         torch.manual_seed(0)
         net = torch.nn.Sequential(torch.nn.Linear(12, 20), torch.nn.ReLU(), torch.nn.Linear(20, 5))
-        opt = torch.optim.Adam([{"params": net[0].parameters(), "weight_decay": 1e-3},
-                                {"params": net[2].parameters()}], lr=1e-2, betas=(0.5, 0.999),
-                               foreach=foreach)
+        opt = OPTIMIZERS[kind]([{"params": net[0].parameters(), "weight_decay": 1e-3},
+                                {"params": net[2].parameters()}], foreach)
         gen = torch.Generator().manual_seed(1)
         for _ in range(30):
             loss = net(torch.randn(8, 12, generator=gen)).pow(2).mean()
@@ -232,3 +245,20 @@ def test_foreach_adam_is_the_per_tensor_adam_bit_for_bit():
         return [p.detach().clone() for p in net.parameters()]
 
     assert all(torch.equal(a, b) for a, b in zip(train(True), train(False)))
+
+
+def test_every_built_in_optimizer_is_built_with_foreach():
+    """The source of every plugin: each torch.optim.Adam/AdamW/SGD call passes foreach=True."""
+    import re
+    root = Path(__file__).resolve().parents[1] / "plugins"
+    missing = []
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text()
+        for m in re.finditer(r"torch\.optim\.(Adam|AdamW|SGD)\(", text):
+            depth, i = 1, m.end()
+            while depth:
+                depth += {"(": 1, ")": -1}.get(text[i], 0)
+                i += 1
+            if "foreach=True" not in text[m.end():i]:
+                missing.append(f"{path.relative_to(root)}:{text.count(chr(10), 0, m.start()) + 1}")
+    assert not missing, f"optimizers built without foreach=True: {missing}"

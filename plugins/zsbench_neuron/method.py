@@ -123,7 +123,8 @@ class Neuron(Method):
                           cfg.temporal_memory, cfg.memory_gate, cfg.share_init).to(device)
         steps, steps_from = cfg.resolve_lr_steps(ctx.dataset.family)
         opt = torch.optim.SGD(head.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                              nesterov=cfg.nesterov, weight_decay=cfg.weight_decay)
+                              nesterov=cfg.nesterov, weight_decay=cfg.weight_decay,
+                              foreach=True)
         labels = torch.as_tensor(rows, dtype=torch.long)
         cached = None
         if cfg.encoder_features == "cached":

@@ -136,7 +136,7 @@ def pretrain_encoder(encoder: nn.Module, x: Any, targets: np.ndarray, n_classes:
     head = nn.Linear(probe.shape[1], n_classes).to(device)
     nn.init.normal_(head.weight, 0.0, math.sqrt(2.0 / n_classes))
     opt = torch.optim.SGD(list(encoder.parameters()) + list(head.parameters()), lr=lr,
-                          momentum=0.9, nesterov=True, weight_decay=weight_decay)
+                          momentum=0.9, nesterov=True, weight_decay=weight_decay, foreach=True)
     y = torch.as_tensor(targets, dtype=torch.long)
     history: list[float] = []
     for epoch in progress(range(epochs), desc="Neuron encoder pretraining", total=epochs):

@@ -96,7 +96,7 @@ class PGFA(Method):
         groups = [{"params": trained, "weight_decay": cfg.weight_decay}]
         if cfg.learn_temperature:
             groups.append({"params": list(criterion.parameters()), "weight_decay": 0.0})
-        opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+        opt = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, foreach=True)
 
         self.history = []
         self.encoder, self.projection = encoder, projection   # scored mid-training by best

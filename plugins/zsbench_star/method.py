@@ -167,7 +167,7 @@ class Star(Method):
         epochs, epochs_from = cfg.resolve_epochs(ctx.dataset.family)
         opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad], lr=cfg.lr,
                               momentum=cfg.momentum, nesterov=cfg.nesterov,
-                              weight_decay=cfg.weight_decay)
+                              weight_decay=cfg.weight_decay, foreach=True)
         y_all = torch.as_tensor(target, dtype=torch.long)
         cols = torch.as_tensor(train_cols, dtype=torch.long, device=device)
         cached = None
