@@ -22,7 +22,7 @@ from zsbench_sa_dvae.config import SADVAEConfig, auto_preset  # noqa: E402
 from zsbench_sa_dvae.method import SADVAE, fit_sadvae_gate  # noqa: E402
 from zsbench_sa_dvae.modules import (DisentangledVAE, ScheduleParams, TCDiscriminator,  # noqa: E402
                                      pair_discriminator_loss, permute_blocks, schedule_factors,
-                                     tc_penalty, train_epoch)
+                                     epoch_batches, tc_penalty, train_epoch)
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 
@@ -274,6 +274,62 @@ def test_loss_assembly_and_cross_terms():
     want = (terms.recon_skeleton + terms.recon_text + 0.02 * (terms.kl_semantic + terms.kl_irrelevant)
             + 0.01 * terms.kl_text + terms.cross_skeleton + terms.cross_text + 0.01 * 0.4)
     assert _f(terms.total(f, tc)) == pytest.approx(_f(want), rel=1e-6)
+
+
+def _full_terms_epoch(model, disc, opt, dis_opt, x, t, batches, epoch, generator):
+    """The training epoch as first written: every term built and weighted each iteration,
+    the TC term always computed (the equivalence reference for train_epoch)."""
+    model.train()
+    n = len(batches)
+    for i, idx in enumerate(batches):
+        f = schedule_factors(i, n, epoch)
+        terms = model.terms(x[idx], t[idx], generator)
+        if (i + 1) % 2 == 0:
+            disc.train()
+            l_dis = model.discriminator_loss(disc, terms.post.detached(), True, generator)
+            dis_opt.zero_grad()
+            (f.beta_text * l_dis).backward()
+            dis_opt.step()
+        disc.eval()
+        tc = tc_penalty(disc, terms.z_r, terms.z_v)
+        loss = terms.recon_skeleton + terms.recon_text
+        loss = (loss + f.beta_skeleton * (terms.kl_semantic + terms.kl_irrelevant)
+                + f.beta_text * terms.kl_text)
+        loss = loss + f.cross * (terms.cross_skeleton + terms.cross_text)
+        loss = loss + f.beta_text * tc
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+
+def test_training_without_zero_weighted_terms_is_bit_for_bit_the_full_terms():
+    """train_epoch leaves out the terms whose warm-up factor is 0 (cross-reconstruction for
+    80 % of each epoch, the text KL and TC before epoch 2): over three epochs with the
+    discriminator, every VAE and discriminator parameter ends equal to the full-terms loop."""
+    def run(fast: bool) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        vae, disc = DisentangledVAE(10, 8, 4, 2), TCDiscriminator(6)
+        opt = torch.optim.Adam(vae.parameters(), lr=1e-3, foreach=True)
+        dis_opt = torch.optim.Adam(disc.parameters(), lr=1e-3, foreach=True)
+        data = torch.Generator().manual_seed(1)
+        x, t = torch.rand(60, 10, generator=data), torch.rand(60, 8, generator=data)
+        gen = torch.Generator().manual_seed(3)
+        for epoch in range(3):
+            batches = epoch_batches(60, 8, gen)
+            if fast:
+                train_epoch(vae, disc, opt, dis_opt, x, t, batches, epoch, dis_step=2,
+                            generator=gen)
+            else:
+                _full_terms_epoch(vae, disc, opt, dis_opt, x, t, batches, epoch, gen)
+        return [p.detach().clone() for p in [*vae.parameters(), *disc.parameters()]]
+
+    full, fast = run(False), run(True)
+    assert all(torch.equal(a, b) for a, b in zip(full, fast))
+    terms = DisentangledVAE(10, 8, 4, 2).terms(torch.rand(3, 10), torch.rand(3, 8),
+                                               factors=WarmupFactors(0.0, 0.0, 0.0, 0.0))
+    assert terms.cross_text is None and terms.kl_text is None
+    with pytest.raises(ValueError, match="cross_skeleton was not built"):
+        terms.total(WarmupFactors(0.0, 0.0, 1.0, 0.0))
 
 
 def test_schedule_equations():

@@ -116,28 +116,42 @@ class DVAETerms:
 
     recon_skeleton: Tensor
     recon_text: Tensor
-    kl_semantic: Tensor
-    kl_irrelevant: Tensor
-    kl_text: Tensor
-    cross_skeleton: Tensor   # MSE(x, D_x([z_y, z_v]))
-    cross_text: Tensor       # MSE(t, D_y(z_r))
+    kl_semantic: Tensor | None       # None: not built (its warm-up factor was 0)
+    kl_irrelevant: Tensor | None
+    kl_text: Tensor | None
+    cross_skeleton: Tensor | None    # MSE(x, D_x([z_y, z_v]))
+    cross_text: Tensor | None        # MSE(t, D_y(z_r))
     z_r: Tensor
     z_v: Tensor
     z_y: Tensor
     post: Posteriors
 
+    def _term(self, name: str) -> Tensor:
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"loss term {name} was not built (terms() was given a zero "
+                             "factor for it) but is weighted now")
+        return value
+
     def total(self, f: WarmupFactors, tc: Tensor | None = None) -> Tensor:
+        """``R_x + R_y + b_s (KL_r + KL_v) + b_t KL_y + c (CR_x + CR_y) + b_t TC``; a term
+        whose factor is 0 is left out, which adds exact zeros to nothing: same value and
+        gradients as adding it (tests/test_sa_dvae.py)."""
         loss = self.recon_skeleton + self.recon_text
-        loss = loss + f.beta_skeleton * (self.kl_semantic + self.kl_irrelevant) + f.beta_text * self.kl_text
-        loss = loss + f.cross * (self.cross_skeleton + self.cross_text)
-        if tc is not None:
+        if f.beta_skeleton:
+            loss = loss + f.beta_skeleton * (self._term("kl_semantic") + self._term("kl_irrelevant"))
+        if f.beta_text:
+            loss = loss + f.beta_text * self._term("kl_text")
+        if f.cross:
+            loss = loss + f.cross * (self._term("cross_skeleton") + self._term("cross_text"))
+        if tc is not None and f.beta_text:
             loss = loss + f.beta_text * tc
         return loss
 
     def as_floats(self) -> dict[str, float]:
         names = ("recon_skeleton", "recon_text", "kl_semantic", "kl_irrelevant", "kl_text",
                  "cross_skeleton", "cross_text")
-        return {n: float(getattr(self, n).detach()) for n in names}
+        return {n: float(self._term(n).detach()) for n in names}
 
 
 class DisentangledVAE(nn.Module):
@@ -178,8 +192,14 @@ class DisentangledVAE(nn.Module):
     def skeleton_mean(self, x: Tensor) -> Tensor:
         return self.encode_skeleton_parts(x)[0]
 
-    def terms(self, x: Tensor, t: Tensor, generator: torch.Generator | None = None) -> DVAETerms:
-        """Every VAE term of a batch; noise drawn z_r, z_v, z_y in that order (train.py)."""
+    def terms(self, x: Tensor, t: Tensor, generator: torch.Generator | None = None,
+              factors: WarmupFactors | None = None) -> DVAETerms:
+        """The VAE terms of a batch; noise drawn z_r, z_v, z_y in that order (train.py).
+        With ``factors``, the terms whose factor is 0 are not built (None): the training
+        loop weights them by 0, so skipping them changes no value or gradient."""
+        cross = factors is None or bool(factors.cross)
+        kl_s = factors is None or bool(factors.beta_skeleton)
+        kl_t = factors is None or bool(factors.beta_text)
         mu_r, lv_r, mu_v, lv_v = self.encode_skeleton_parts(x)
         z_r = self.sample(mu_r, lv_r, generator)
         z_v = self.sample(mu_v, lv_v, generator)
@@ -187,12 +207,15 @@ class DisentangledVAE(nn.Module):
         mu_y, lv_y = self.text_encoder(t)
         z_y = self.sample(mu_y, lv_y, generator)
         recon_t = reconstruction_loss(t, self.text_decoder(z_y))
-        cross_s = reconstruction_loss(x, self.skeleton_decoder(torch.cat([z_y, z_v], dim=1)))
-        cross_t = reconstruction_loss(t, self.text_decoder(z_r))
+        # built in this order either way (autograd then sums each gradient in one order)
+        cross_s = (reconstruction_loss(x, self.skeleton_decoder(torch.cat([z_y, z_v], dim=1)))
+                   if cross else None)
+        cross_t = reconstruction_loss(t, self.text_decoder(z_r)) if cross else None
         return DVAETerms(recon_skeleton=recon_s, recon_text=recon_t,
-                         kl_semantic=kl_divergence(mu_r, lv_r), kl_irrelevant=kl_divergence(mu_v, lv_v),
-                         kl_text=kl_divergence(mu_y, lv_y), cross_skeleton=cross_s,
-                         cross_text=cross_t, z_r=z_r, z_v=z_v, z_y=z_y,
+                         kl_semantic=kl_divergence(mu_r, lv_r) if kl_s else None,
+                         kl_irrelevant=kl_divergence(mu_v, lv_v) if kl_s else None,
+                         kl_text=kl_divergence(mu_y, lv_y) if kl_t else None,
+                         cross_skeleton=cross_s, cross_text=cross_t, z_r=z_r, z_v=z_v, z_y=z_y,
                          post=Posteriors(mu_r, lv_r, mu_v, lv_v, mu_y, lv_y))
 
     def discriminator_loss(self, disc: TCDiscriminator, post: Posteriors, text_pairs: bool = True,
@@ -275,7 +298,8 @@ def train_epoch(model: DisentangledVAE, disc: TCDiscriminator | None, opt: torch
     last: dict[str, float] = {}
     for i, idx in enumerate(batches):
         f = schedule_factors(i, n_batches, epoch, schedule)
-        terms = model.terms(x[idx], t[idx], generator)
+        final = i == n_batches - 1            # every term, for the record
+        terms = model.terms(x[idx], t[idx], generator, None if final else f)
         tc = None
         if disc is not None:
             if (i + 1) % dis_step == 0:
@@ -287,14 +311,15 @@ def train_epoch(model: DisentangledVAE, disc: TCDiscriminator | None, opt: torch
                 dis_opt.step()
                 last["dis_loss"] = float(l_dis.detach())
             disc.eval()
-            tc = tc_penalty(disc, terms.z_r, terms.z_v, tc_form)
+            if f.beta_text or final:          # weighted by b_t: not built when it is 0
+                tc = tc_penalty(disc, terms.z_r, terms.z_v, tc_form)
         loss = terms.total(f, tc)
         opt.zero_grad()
         loss.backward()
         opt.step()
         if on_step is not None:
             on_step(i, float(loss.detach()))
-        if i == n_batches - 1:
+        if final:
             last.update({"loss": float(loss.detach()), **terms.as_floats()})
             if tc is not None:
                 last["tc"] = float(tc.detach())
