@@ -73,6 +73,32 @@ def test_description_attention_equation():
     assert not any("bias" in n for n, _ in att.named_parameters())
 
 
+def test_attention_keys_on_queries_equals_keys_on_tokens_in_float64():
+    """weights() applies the key projection to the queries (K^T q) instead of the tokens
+    (K x): in float64 the weights and every gradient equal the keys-first order (the
+    official one) to rounding."""
+    torch.manual_seed(1)
+    att = DescriptionAttention(dim_in=16, dim_text=12, k_dim=5, n_heads=3).double()
+    x = torch.randn(4, 30, 16, dtype=torch.float64, requires_grad=True)
+    t = torch.randn(4, 8, 12, dtype=torch.float64, requires_grad=True)
+
+    def keys_first():
+        q = att.query(t).view(4, 8, 3, 5).transpose(1, 2)
+        k = att.key(x).view(4, 30, 3, 5).transpose(1, 2)
+        return ((q @ k.transpose(2, 3)).mean(dim=1) / math.sqrt(5)).softmax(dim=-1)
+
+    probe = torch.randn(4, 8, 30, dtype=torch.float64)
+    results = []
+    for fn in (keys_first, lambda: att.weights(x, t)):
+        att.zero_grad()
+        x.grad = t.grad = None
+        w = fn()
+        (w * probe).sum().backward()
+        results.append([w.detach(), x.grad, t.grad, att.query.weight.grad, att.key.weight.grad])
+    for a, b in zip(*results):
+        torch.testing.assert_close(a, b, rtol=0, atol=1e-12)
+
+
 # ----------------------------------------------------------------------------- loss
 def _ce_diag(logits: np.ndarray) -> float:
     lse = np.log(np.exp(logits - logits.max(1, keepdims=True)).sum(1)) + logits.max(1)
