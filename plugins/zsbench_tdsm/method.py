@@ -128,8 +128,10 @@ class TDSM(Method):
         gen = torch.Generator().manual_seed(ctx.seed)
         self.net = net = TDSMDenoiser(x.shape[1], z_l.shape[2], cfg.hidden_size, cfg.depth,
                                       cfg.num_heads, cfg.mlp_ratio, z_l.shape[1]).to(device)
+        # the per-parameter loop: the multi-tensor update (bit for bit the same) made the
+        # embedded run slower here (21.4 against 19.4 s, paired runs; docs/performance.md)
         opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay,
-                                foreach=True)
+                                foreach=False)
         bs = min(cfg.batch_size, len(x))
         per_epoch = len(x) // bs
         steps = (cfg.iters // per_epoch + 1) * per_epoch if cfg.whole_epochs else cfg.iters
