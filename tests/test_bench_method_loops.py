@@ -18,7 +18,10 @@ def test_bench_method_loops_prints_ratios_and_equality(capsys):
         import bench_method_loops
     finally:
         sys.path.remove(str(ROOT / "benchmarks"))
-    assert bench_method_loops.main(["--repeat", "1", "--iterations", "40", "--mmd-reps", "1"]) == 0
+    import torch
+    threads = str(torch.get_num_threads())     # the benchmark sets it: keep the session's
+    assert bench_method_loops.main(["--repeat", "1", "--iterations", "40", "--mmd-reps", "1",
+                                    "--threads", threads]) == 0
     out = capsys.readouterr().out
     assert out.count("parameters bit for bit: yes") == 2, out
     mmd = re.findall(r"baseline ([0-9.e+-]+), product ([0-9.e+-]+)", out)
