@@ -71,3 +71,19 @@ def test_key_helpers():
     y[2, 0, 0] += 1
     assert data_digest(x, labels) != data_digest(y, labels)
     assert module_identity(_net(0)).startswith("torch.nn.modules.container.Sequential:")
+
+
+def test_entries_of_another_code_revision_miss(tmp_path, monkeypatch):
+    """The key carries zsbench.module_cache.REVISION: an entry written under another
+    revision (older code that trained differently for the same config) is not loaded."""
+    import zsbench.module_cache as mc
+
+    key = {"encoder": "tiny", "seed": 0}
+    monkeypatch.setattr(mc, "REVISION", mc.REVISION - 1)
+    old = ModuleCache(tmp_path, "m/encoders", key)
+    old.save(_net(0), CLASSES, {"from": "older code"})
+    monkeypatch.setattr(mc, "REVISION", mc.REVISION + 1)
+    now = ModuleCache(tmp_path, "m/encoders", key)
+    assert now.folder != old.folder
+    assert now.load(_net(1), CLASSES) is None
+    assert '"zsbench_cache_revision"' in now.key
