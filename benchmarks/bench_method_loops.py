@@ -5,9 +5,10 @@ measured in the same run (issue 15, target 3).
 
 * ``vae``: one 1,700-iteration cycle of the cross-aligned VAE (CADA-VAE's sizes: 256-d
   skeleton features, 384-d text, latent 100; MSF's: 1,152-d fused text) with the skeleton
-  scripts' warm-up schedule. Baseline: every loss term built each iteration and weighted
-  (``loss_terms(...).total(f)``); product: :meth:`CrossAlignedVAE.weighted_loss`, which
-  skips the terms whose factor is 0. The final parameters must be equal bit for bit.
+  scripts' warm-up schedule. Baseline: every loss term built and weighted each iteration,
+  zero factors included (the previous loop); product: ``loss_terms(..., factors=f)``,
+  which skips the terms whose factor is 0, then ``total(f)``. The final parameters must be
+  equal bit for bit.
 * ``mmd``: ReViSE's Gaussian-kernel MMD, forward and backward, at the embedded run's batch
   shapes (681 and 462 rows of 100-d codes). Baseline: float32 ``cdist`` squared (the
   previous implementation); product: :func:`zsbench_revise.modules.gaussian_mmd` (float64
@@ -29,6 +30,16 @@ from zsbench.nn.vae import CrossAlignedVAE, cycle_warmup
 from zsbench_revise.modules import gaussian_mmd
 
 
+def all_terms_total(terms, f) -> torch.Tensor:
+    """The previous weighting: every term added, those with factor 0 multiplied by 0."""
+    loss = terms.recon_skeleton + sum(terms.recon_text.values())
+    loss = loss + f.beta_skeleton * terms.kl_skeleton + f.beta_text * sum(terms.kl_text.values())
+    loss = loss + f.cross * (terms.cross_skeleton + sum(terms.cross_text.values()))
+    if f.align:
+        loss = loss + f.align * sum(terms.align.values())
+    return loss
+
+
 def vae_cycle(text_dim: int, weighted: bool, iterations: int) -> tuple[float, torch.Tensor]:
     """Seconds per iteration and the final parameters of one training segment."""
     data = torch.Generator().manual_seed(0)
@@ -46,8 +57,8 @@ def vae_cycle(text_dim: int, weighted: bool, iterations: int) -> tuple[float, to
         idx = torch.randperm(n, generator=gen)[:64]
         f = cycle_warmup(it, 1700, "cada_vae")
         texts = {"text": rows[col[idx]]}
-        loss = (vae.weighted_loss(x[idx], texts, f, gen) if weighted
-                else vae.loss_terms(x[idx], texts, gen).total(f))
+        loss = (vae.loss_terms(x[idx], texts, gen, f).total(f) if weighted
+                else all_terms_total(vae.loss_terms(x[idx], texts, gen), f))
         opt.zero_grad()
         loss.backward()
         opt.step()

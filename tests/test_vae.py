@@ -4,6 +4,7 @@ benchmarks/fidelity/{cada_vae,msf}_reference.py)."""
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from zsbench.nn.vae import (CrossAlignedVAE, LatentClassifier, cadavae_warmup,  # noqa: E402
-                            cycle_warmup, kl_divergence, linear_ramp, reconstruction_loss,
-                            reparameterize, train_latent_classifier, wasserstein_distance)
+from zsbench.nn.vae import (CrossAlignedVAE, LatentClassifier, WarmupFactors,  # noqa: E402
+                            cadavae_warmup, cycle_warmup, kl_divergence, linear_ramp,
+                            reconstruction_loss, reparameterize, train_latent_classifier,
+                            wasserstein_distance)
 
 pytestmark = pytest.mark.usefixtures("torch_single_thread")
 FIDELITY = Path(__file__).parent / "fidelity"
@@ -140,12 +142,23 @@ WARMUPS = [  # (beta_skeleton, beta_text, cross, align): every term off / on in 
     (0.01, 0.02, 1.0, 0.0), (0.01, 0.02, 1.0, 0.5), (0.0, 0.0, 0.0, 0.7)]
 
 
+def _all_terms_total(terms, f):
+    """The weighting as first written (every term added, zero factors included): the
+    reference of benchmarks/bench_method_loops.py, which the skipping is checked against."""
+    bench = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    sys.path.insert(0, bench)
+    try:
+        from bench_method_loops import all_terms_total
+    finally:
+        sys.path.remove(bench)
+    return all_terms_total(terms, f)
+
+
 @pytest.mark.parametrize("factors", WARMUPS)
 def test_weighted_loss_equals_all_terms_total_bit_for_bit(factors):
-    """The training loops build only the terms with a non-zero warm-up factor: the loss,
-    every parameter gradient and the noise generator's state must be those of
-    loss_terms().total() exactly."""
-    from zsbench.nn.vae import WarmupFactors
+    """The training loops build only the terms with a non-zero warm-up factor
+    (loss_terms(..., factors)): the loss, every parameter gradient and the noise generator's
+    state must be those of every term weighted, zeros included, exactly."""
     f = WarmupFactors(*factors)
     torch.manual_seed(0)
     vae = CrossAlignedVAE(12, {"noun": 7, "verb": 9}, 8)
@@ -155,8 +168,8 @@ def test_weighted_loss_equals_all_terms_total_bit_for_bit(factors):
         vae.zero_grad(set_to_none=True)
         gen = torch.Generator().manual_seed(3)
         texts = {"noun": n, "verb": v}
-        loss = (vae.weighted_loss(s, texts, f, gen) if weighted
-                else vae.loss_terms(s, texts, gen).total(f))
+        loss = (vae.loss_terms(s, texts, gen, f).total(f) if weighted
+                else _all_terms_total(vae.loss_terms(s, texts, gen), f))
         loss.backward()
         grads = {k: p.grad.clone() for k, p in vae.named_parameters() if p.grad is not None}
         return loss.detach(), grads, torch.rand(3, generator=gen)
@@ -167,6 +180,10 @@ def test_weighted_loss_equals_all_terms_total_bit_for_bit(factors):
     for k in full[1]:
         assert torch.equal(full[1][k], fast[1][k]), k
     assert torch.equal(full[2], fast[2])     # same number of noise draws
+    # the full terms weighted by total() (zero factors left out there) agree as well
+    gen = torch.Generator().manual_seed(3)
+    terms = vae.loss_terms(s, {"noun": n, "verb": v}, gen)
+    assert torch.equal(terms.total(f).detach(), full[0])
 
 
 def test_weighted_loss_training_matches_full_terms_over_a_cycle():
@@ -182,14 +199,21 @@ def test_weighted_loss_training_matches_full_terms_over_a_cycle():
         for it in range(2 * 40):
             f = cycle_warmup(it, 40, "cada_vae", cross_start=25, kl_start=10, kl_slope=0.01)
             idx = torch.randperm(50, generator=gen)[:8]
-            loss = (vae.weighted_loss(x[idx], {"text": t[idx]}, f, gen) if weighted
-                    else vae.loss_terms(x[idx], {"text": t[idx]}, gen).total(f))
+            loss = (vae.loss_terms(x[idx], {"text": t[idx]}, gen, f).total(f) if weighted
+                    else _all_terms_total(vae.loss_terms(x[idx], {"text": t[idx]}, gen), f))
             opt.zero_grad()
             loss.backward()
             opt.step()
         return torch.cat([p.detach().reshape(-1) for p in vae.parameters()])
 
     assert torch.equal(train(False), train(True))
+    terms = CrossAlignedVAE(20, {"text": 15}, 6).loss_terms(
+        torch.rand(3, 20), {"text": torch.rand(3, 15)}, factors=WarmupFactors(0.0, 0.0, 0.0, 0.0))
+    assert terms.cross_skeleton is None and terms.kl_text == {} and terms.align == {}
+    with pytest.raises(ValueError, match="cross_skeleton was not built"):
+        terms.total(WarmupFactors(0.0, 0.0, 1.0, 0.0))
+    with pytest.raises(ValueError, match="kl_text were not built"):
+        terms.total(WarmupFactors(0.0, 0.1, 0.0, 0.0))
 
 
 # --------------------------------------------------------------------------------------

@@ -129,12 +129,12 @@ class CrossAlignedVAEMethod(Method):
         for it in ctx.progress(range(total), desc=f"{self.name} {ctx.fold_name}", total=total):
             idx = torch.randperm(n, generator=gen)[:cfg.batch_size].to(dev)
             factors = self._factors(it, cycle, n)
-            if it == total - 1:     # every term, for the record
-                terms = vae.loss_terms(xs[idx], {TEXT: rows[col[idx]]}, generator=gen)
-                loss = terms.total(factors)
+            final = it == total - 1     # every term for the record; else the weighted ones
+            terms = vae.loss_terms(xs[idx], {TEXT: rows[col[idx]]}, generator=gen,
+                                   factors=None if final else factors)
+            loss = terms.total(factors)
+            if final:
                 last = {"loss": float(loss.detach()), **terms.as_floats()}
-            else:                   # zero-weighted terms not built (same loss and gradients)
-                loss = vae.weighted_loss(xs[idx], {TEXT: rows[col[idx]]}, factors, generator=gen)
             opt.zero_grad()
             loss.backward()
             opt.step()

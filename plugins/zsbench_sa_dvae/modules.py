@@ -34,8 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from zsbench.nn.vae import (Decoder, GaussianEncoder, WarmupFactors, cycle_warmup,
-                            kl_divergence, reconstruction_loss, reparameterize)
+from zsbench.nn.vae import (Decoder, GaussianEncoder, WarmupFactors, built_term,
+                            cycle_warmup, kl_divergence, reconstruction_loss, reparameterize)
 
 TCForm = Literal["prob", "log_ratio"]
 Schedule = Literal["synse_rescaled", "beta_xy"]
@@ -127,11 +127,7 @@ class DVAETerms:
     post: Posteriors
 
     def _term(self, name: str) -> Tensor:
-        value = getattr(self, name)
-        if value is None:
-            raise ValueError(f"loss term {name} was not built (terms() was given a zero "
-                             "factor for it) but is weighted now")
-        return value
+        return built_term(getattr(self, name), name)
 
     def total(self, f: WarmupFactors, tc: Tensor | None = None) -> Tensor:
         """``R_x + R_y + b_s (KL_r + KL_v) + b_t KL_y + c (CR_x + CR_y) + b_t TC``; a term

@@ -57,8 +57,9 @@ def train_cycle(vae: CrossAlignedVAE, optimizer: torch.optim.Optimizer, x: Tenso
         r = rows[idx]
         factors = cycle_warmup(epoch, cycle_length, "synse", cross_start=cross_start,
                                text_kl_from_cycle=text_kl_from_cycle)
-        # zero-weighted terms are not built: same loss and gradients as loss_terms().total()
-        loss = vae.weighted_loss(x[idx], {NOUN: nouns[r], VERB: verbs[r]}, factors, generator)
+        # zero-weighted terms are not built: same loss and gradients as with every term
+        loss = vae.loss_terms(x[idx], {NOUN: nouns[r], VERB: verbs[r]}, generator,
+                              factors).total(factors)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

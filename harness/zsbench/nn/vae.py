@@ -32,7 +32,8 @@ Pieces (all usable on their own):
 * :class:`CrossAlignedVAE` - the model: skeleton VAE with latent size L = sum of the text
   latent sizes; text VAE m owns the slice of the skeleton latent in declaration order
   (SynSE: noun = first half, verb = second half). :meth:`CrossAlignedVAE.loss_terms`
-  computes every term for a batch, :meth:`VAELossTerms.total` weights them.
+  computes the terms for a batch (those a given warm-up weights by 0 left out),
+  :meth:`VAELossTerms.total` weights them.
 * :class:`LatentClassifier` and :func:`train_latent_classifier` - the unseen-class
   classifier trained on latents generated from class texts (Linear [+ ReLU on the logits,
   a quirk of the skeleton code]; Adam, full batch).
@@ -57,7 +58,7 @@ __all__ = [
     "GaussianEncoder", "Decoder", "init_linear_", "reparameterize", "kl_divergence",
     "wasserstein_distance", "reconstruction_loss", "WarmupFactors", "linear_ramp",
     "cycle_warmup", "cadavae_warmup", "CrossAlignedVAE", "VAELossTerms", "LatentClassifier",
-    "train_latent_classifier", "repeat_class_rows",
+    "train_latent_classifier", "repeat_class_rows", "built_term",
 ]
 
 SigmaRule = Literal["std", "exp_logvar"]
@@ -234,34 +235,61 @@ def cadavae_warmup(epoch: float, beta: tuple[float, float, float] = (0.25, 0, 93
 # --------------------------------------------------------------------------------------
 # The model
 # --------------------------------------------------------------------------------------
+def built_term(value: Tensor | None, name: str) -> Tensor:
+    """A loss term that is about to be weighted; None means the terms were built with a
+    zero factor for it (``loss_terms(..., factors)``), which is a caller's error here."""
+    if value is None:
+        raise ValueError(f"loss term {name} was not built (the terms were built with a zero "
+                         "factor for it) but is weighted now")
+    return value
+
+
 @dataclass
 class VAELossTerms:
-    """Every loss term of one batch (scalars). Dict terms are keyed by text modality."""
+    """The loss terms of one batch (scalars). Dict terms are keyed by text modality.
+    A term built with a zero warm-up factor left out is None (skeleton terms) or absent
+    (dict terms): see :meth:`CrossAlignedVAE.loss_terms`."""
 
     recon_skeleton: Tensor
     recon_text: dict[str, Tensor]
-    kl_skeleton: Tensor
+    kl_skeleton: Tensor | None
     kl_text: dict[str, Tensor]
-    cross_skeleton: Tensor           # R(s, D_s(concat z_text))
+    cross_skeleton: Tensor | None    # R(s, D_s(concat z_text))
     cross_text: dict[str, Tensor]    # R(t_m, D_m(z_s[slice_m]))
     align: dict[str, Tensor]         # W(q_s[slice_m], q_m)
     latents: dict[str, Tensor] = field(default_factory=dict)
 
+    def _term(self, name: str) -> Tensor:
+        return built_term(getattr(self, name), name)
+
+    def _terms(self, name: str) -> list[Tensor]:
+        d = getattr(self, name)
+        if set(d) != set(self.recon_text):
+            raise ValueError(f"loss terms {name} were not built for every text modality "
+                             "(loss_terms() was given a zero factor for them) but are weighted now")
+        return list(d.values())
+
     def total(self, f: WarmupFactors) -> Tensor:
+        """The weighted sum (module docstring); a term whose factor is 0 is left out, which
+        changes no value or gradient (adding it would add exact zeros; tests/test_vae.py)."""
         loss = self.recon_skeleton + sum(self.recon_text.values())
-        loss = loss + f.beta_skeleton * self.kl_skeleton + f.beta_text * sum(self.kl_text.values())
-        loss = loss + f.cross * (self.cross_skeleton + sum(self.cross_text.values()))
+        if f.beta_skeleton:
+            loss = loss + f.beta_skeleton * self._term("kl_skeleton")
+        if f.beta_text:
+            loss = loss + f.beta_text * sum(self._terms("kl_text"))
+        if f.cross:
+            loss = loss + f.cross * (self._term("cross_skeleton") + sum(self._terms("cross_text")))
         if f.align:
-            loss = loss + f.align * sum(self.align.values())
+            loss = loss + f.align * sum(self._terms("align"))
         return loss
 
     def as_floats(self) -> dict[str, float]:
-        out = {"recon_skeleton": float(self.recon_skeleton.detach()),
-               "kl_skeleton": float(self.kl_skeleton.detach()),
-               "cross_skeleton": float(self.cross_skeleton.detach())}
-        for name, d in (("recon", self.recon_text), ("kl", self.kl_text),
-                        ("cross", self.cross_text), ("align", self.align)):
-            out.update({f"{name}_{k}": float(v.detach()) for k, v in d.items()})
+        out = {name: float(self._term(name).detach())
+               for name in ("recon_skeleton", "kl_skeleton", "cross_skeleton")}
+        for name, field_name in (("recon", "recon_text"), ("kl", "kl_text"),
+                                 ("cross", "cross_text"), ("align", "align")):
+            self._terms(field_name)
+            out.update({f"{name}_{k}": float(v.detach()) for k, v in getattr(self, field_name).items()})
         return out
 
 
@@ -339,16 +367,27 @@ class CrossAlignedVAE(nn.Module):
 
     # ---- training --------------------------------------------------------------------
     def loss_terms(self, s: Tensor, texts: Mapping[str, Tensor],
-                   generator: torch.Generator | None = None) -> VAELossTerms:
-        """All terms for a batch of skeleton features ``s`` (B, D_s) and the class texts
+                   generator: torch.Generator | None = None,
+                   factors: WarmupFactors | None = None) -> VAELossTerms:
+        """The terms for a batch of skeleton features ``s`` (B, D_s) and the class texts
         of each sample per modality (B, D_m). Noise is drawn skeleton first, then the
-        text modalities in order (the official scripts' order)."""
+        text modalities in order (the official scripts' order).
+
+        With ``factors``, the terms whose warm-up factor is 0 are not built (the cyclic
+        schedule keeps cross-reconstruction off for most of each cycle and the alignment
+        weight at 0): ``total(factors)`` then has the same value and gradients as with
+        every term, the noise draws are the same, and the remaining terms are built in the
+        same order (autograd then sums each gradient in the same order)."""
         self._check_texts(texts)
+        kl_s_on = factors is None or bool(factors.beta_skeleton)
+        kl_t_on = factors is None or bool(factors.beta_text)
+        cross_on = factors is None or bool(factors.cross)
+        align_on = factors is None or bool(factors.align)
         rec = self.reconstruction
         smu, slv = self.skeleton_encoder(s)
         sz = self.sample(smu, slv, generator)
         recon_s = reconstruction_loss(s, self.skeleton_decoder(sz), rec)
-        kl_s = kl_divergence(smu, slv, self.kl_reduction)
+        kl_s = kl_divergence(smu, slv, self.kl_reduction) if kl_s_on else None
         recon_t, kl_t, cross_t, align, zs = {}, {}, {}, {}, {}
         for n in self.text_names:
             t = texts[n]
@@ -358,60 +397,19 @@ class CrossAlignedVAE(nn.Module):
             dec = self.text_decoders[n]
             sl = self.slices[n]
             recon_t[n] = reconstruction_loss(t, dec(tz), rec)
-            kl_t[n] = kl_divergence(tmu, tlv, self.kl_reduction)
-            cross_t[n] = reconstruction_loss(t, dec(sz[:, sl]), rec)
-            align[n] = wasserstein_distance(smu[:, sl], slv[:, sl], tmu, tlv)
-        z_text = torch.cat([zs[n] for n in self.text_names], dim=1)
-        cross_s = reconstruction_loss(s, self.skeleton_decoder(z_text), rec)
+            if kl_t_on:
+                kl_t[n] = kl_divergence(tmu, tlv, self.kl_reduction)
+            if cross_on:
+                cross_t[n] = reconstruction_loss(t, dec(sz[:, sl]), rec)
+            if align_on:
+                align[n] = wasserstein_distance(smu[:, sl], slv[:, sl], tmu, tlv)
+        cross_s = None
+        if cross_on:
+            z_text = torch.cat([zs[n] for n in self.text_names], dim=1)
+            cross_s = reconstruction_loss(s, self.skeleton_decoder(z_text), rec)
         return VAELossTerms(recon_skeleton=recon_s, recon_text=recon_t, kl_skeleton=kl_s,
                             kl_text=kl_t, cross_skeleton=cross_s, cross_text=cross_t,
                             align=align, latents={"skeleton": sz, **zs})
-
-    def weighted_loss(self, s: Tensor, texts: Mapping[str, Tensor], f: WarmupFactors,
-                      generator: torch.Generator | None = None) -> Tensor:
-        """``loss_terms(s, texts, generator).total(f)`` without building the terms whose
-        warm-up factor is 0 (the cyclic schedule keeps cross-reconstruction off for most of
-        each cycle and the alignment weight at 0).
-
-        Same value and same gradients: a term weighted by 0 adds exact zeros to the loss
-        and to every gradient, and the remaining terms are summed in the same grouping as
-        :meth:`VAELossTerms.total`. The noise draws (skeleton, then each text modality in
-        order) are those of :meth:`loss_terms`, so the generator ends in the same state.
-        (Only a non-finite skipped term would differ: there the full sum is NaN.)"""
-        self._check_texts(texts)
-        rec = self.reconstruction
-        # built in loss_terms' order: autograd then sums each gradient in the same order
-        smu, slv = self.skeleton_encoder(s)
-        sz = self.sample(smu, slv, generator)
-        recon_s = reconstruction_loss(s, self.skeleton_decoder(sz), rec)
-        kl_s = kl_divergence(smu, slv, self.kl_reduction) if f.beta_skeleton else None
-        recon_t, kl_t, cross_t, align, zs = [], [], [], [], []
-        for n in self.text_names:
-            t = texts[n]
-            tmu, tlv = self.text_encoders[n](t)
-            tz = self.sample(tmu, tlv, generator)
-            zs.append(tz)
-            dec = self.text_decoders[n]
-            sl = self.slices[n]
-            recon_t.append(reconstruction_loss(t, dec(tz), rec))
-            if f.beta_text:
-                kl_t.append(kl_divergence(tmu, tlv, self.kl_reduction))
-            if f.cross:
-                cross_t.append(reconstruction_loss(t, dec(sz[:, sl]), rec))
-            if f.align:
-                align.append(wasserstein_distance(smu[:, sl], slv[:, sl], tmu, tlv))
-        cross_s = (reconstruction_loss(s, self.skeleton_decoder(torch.cat(zs, dim=1)), rec)
-                   if f.cross else None)
-        loss = recon_s + sum(recon_t)
-        if kl_s is not None:
-            loss = loss + f.beta_skeleton * kl_s
-        if f.beta_text:
-            loss = loss + f.beta_text * sum(kl_t)
-        if cross_s is not None:
-            loss = loss + f.cross * (cross_s + sum(cross_t))
-        if f.align:
-            loss = loss + f.align * sum(align)
-        return loss
 
     # ---- inference -------------------------------------------------------------------
     @torch.no_grad()
